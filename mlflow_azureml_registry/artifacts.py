@@ -1,0 +1,115 @@
+"""``AzureMLArtifactRepository``: reads a model version's files from its workspace datastore.
+
+The URI is self-describing (workspace, datastore, path), because MLflow builds this repository
+from the download URI alone, often without a registry URI. Writes go through the registry's
+create protocol only, so this repository is read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from mlflow.entities import FileInfo
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, NOT_IMPLEMENTED, RESOURCE_DOES_NOT_EXIST
+from mlflow.store.artifact.artifact_repo import ArtifactRepository
+
+from . import session
+from .azure.blobs import safe_join
+from .errors import azure_errors
+from .uri import InvalidUri, parse_artifact_uri
+
+_READ_ONLY = (
+    "Model files on Azure ML are written only by registering a model version "
+    "(mlflow.register_model / MlflowClient.create_model_version); this repository is read-only."
+)
+
+
+class AzureMLArtifactRepository(ArtifactRepository):
+    def __init__(self, artifact_uri: str, tracking_uri: Optional[str] = None, registry_uri: Optional[str] = None):
+        try:
+            super().__init__(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+        except TypeError:  # MLflow before 3.x takes the URI only
+            super().__init__(artifact_uri)
+        try:
+            self.location = parse_artifact_uri(artifact_uri)
+        except InvalidUri as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+
+    def _folder(self):
+        return session.gateway(self.location.workspace).blob_folder(self.location.datastore)
+
+    def _blob_name(self, path: Optional[str]) -> str:
+        relative = (path or "").strip("/")
+        if relative and ".." in relative.split("/"):
+            raise MlflowException(f"Invalid artifact path {path!r}", error_code=INVALID_PARAMETER_VALUE)
+        return self.location.child(relative).path
+
+    # -- read ---------------------------------------------------------------------------------------
+    def list_artifacts(self, path: Optional[str] = None) -> list[FileInfo]:
+        prefix = self._blob_name(path)
+        root = self.location.path + "/"
+        infos = []
+        with azure_errors():
+            for name, size in self._folder().walk(prefix):
+                relative = name[len(root):].rstrip("/") if name.startswith(root) else name.rstrip("/")
+                infos.append(FileInfo(relative, size is None, size))
+        return sorted(infos, key=lambda f: f.path)
+
+    def _download_file(self, remote_file_path: str, local_path: str) -> None:
+        name = self._blob_name(remote_file_path)
+        with azure_errors():
+            folder = self._folder()
+            sizes = {e.name: e.size for e in folder.list(posixpath.dirname(name))}
+            if name not in sizes:
+                raise MlflowException(
+                    f"Artifact {remote_file_path!r} not found at {self.artifact_uri}",
+                    error_code=RESOURCE_DOES_NOT_EXIST,
+                )
+            folder.download_files([(name, sizes[name], Path(local_path))])
+
+    def download_artifacts(self, artifact_path: str, dst_path: Optional[str] = None) -> str:
+        """One listing, then parallel downloads (MLflow's default lists folder by folder)."""
+        artifact_path = (artifact_path or "").strip("/")
+        if dst_path is None:
+            dst_path = tempfile.mkdtemp()
+        dst_root = Path(os.path.abspath(dst_path))
+        if not dst_root.is_dir():
+            raise MlflowException(
+                f"The destination path for downloaded artifacts does not exist or is not a directory: {dst_path}",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        prefix = self._blob_name(artifact_path)
+        root = self.location.path + "/"
+        with azure_errors():
+            folder = self._folder()
+            entries = list(folder.list(prefix))
+            if not entries and artifact_path:
+                # A single file, e.g. "MLmodel".
+                parent = posixpath.dirname(prefix)
+                entries = [e for e in folder.list(parent) if e.name == prefix]
+            if not entries:
+                raise MlflowException(
+                    f"No artifacts found at {self.location.child(artifact_path).artifact_uri}",
+                    error_code=RESOURCE_DOES_NOT_EXIST,
+                )
+            plan = []
+            for entry in entries:
+                relative = entry.name[len(root):] if entry.name.startswith(root) else entry.name
+                plan.append((entry.name, entry.size, safe_join(dst_root, relative)))
+            folder.download_files(plan)
+        return str(dst_root / artifact_path) if artifact_path else str(dst_root)
+
+    # -- write (refused) ----------------------------------------------------------------------------
+    def log_artifact(self, local_file, artifact_path=None):
+        raise MlflowException(_READ_ONLY, error_code=NOT_IMPLEMENTED)
+
+    def log_artifacts(self, local_dir, artifact_path=None):
+        raise MlflowException(_READ_ONLY, error_code=NOT_IMPLEMENTED)
+
+    def delete_artifacts(self, artifact_path=None):
+        raise MlflowException(_READ_ONLY, error_code=NOT_IMPLEMENTED)

@@ -1,0 +1,152 @@
+"""The HTTP pipeline to Azure Resource Manager: auth, retries honouring Retry-After, timeouts, errors.
+
+Built on azure-core's pipeline (as the Azure SDKs are) rather than on azure-ai-ml's private REST
+clients, so the plugin depends only on public, stable APIs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import urlparse
+
+from azure.core import PipelineClient
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.policies import (
+    BearerTokenCredentialPolicy,
+    ContentDecodePolicy,
+    HeadersPolicy,
+    HttpLoggingPolicy,
+    NetworkTraceLoggingPolicy,
+    RequestIdPolicy,
+    RetryPolicy,
+    UserAgentPolicy,
+)
+from azure.core.rest import HttpRequest
+
+from ..settings import HttpSettings
+from .errors import AzureMLError, OutcomeUnknown, Unauthenticated, error_from_response
+
+API_VERSION = "2025-12-01"
+"""Newest stable Azure ML API version (see shared research); used for every control-plane call."""
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ArmResponse:
+    status: int
+    headers: dict[str, str]
+    body: Any
+    request_id: Optional[str]
+
+
+def _user_agent() -> str:
+    from .. import __version__
+
+    return f"mlflow-azureml-registry/{__version__}"
+
+
+class ArmClient:
+    """Sends JSON requests to ARM paths and returns parsed bodies or raises typed ``AzureMLError``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: TokenCredential,
+        http: HttpSettings,
+        *,
+        transport: Any = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._http = http
+        scope = f"{self.endpoint}/.default"
+        policies = [
+            RequestIdPolicy(),
+            HeadersPolicy(),
+            UserAgentPolicy(base_user_agent=_user_agent()),
+            ContentDecodePolicy(),
+            RetryPolicy(retry_total=http.retry_total, retry_backoff_factor=0.5, retry_backoff_max=30),
+            BearerTokenCredentialPolicy(credential, scope),
+            NetworkTraceLoggingPolicy(),
+            HttpLoggingPolicy(),
+        ]
+        self._client = PipelineClient(base_url=self.endpoint, policies=policies, transport=transport)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def url(self, path: str) -> str:
+        return f"{self.endpoint}{path}"
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        what: str,
+        params: Optional[dict[str, Any]] = None,
+        body: Any = None,
+        ok: tuple[int, ...] = (200, 201, 202, 204),
+    ) -> ArmResponse:
+        """Send one request (the pipeline retries it) and return the answer, or raise ``AzureMLError``.
+
+        ``path_or_url`` is an ARM path, or an absolute ``nextLink`` from a previous page, which must be on
+        this client's endpoint (never send the token elsewhere).
+        """
+        if path_or_url.startswith("https://") or path_or_url.startswith("http://"):
+            url = path_or_url
+            if _origin(url) != _origin(self.endpoint):
+                raise AzureMLError(f"{what}: refusing to follow a link to another host ({_origin(url)})")
+        else:
+            url = self.url(path_or_url)
+        query = dict(params or {})
+        if "api-version=" not in url:
+            query.setdefault("api-version", API_VERSION)
+        headers = {"Accept": "application/json"}
+        content = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(body).encode("utf-8")
+        request = HttpRequest(method, url, params=query, headers=headers, content=content)
+        try:
+            response = self._client.send_request(
+                request,
+                connection_timeout=self._http.connect_timeout,
+                read_timeout=self._http.read_timeout,
+            )
+        except ClientAuthenticationError as exc:
+            raise Unauthenticated(f"{what}: could not get a token: {exc.message}") from None
+        except ServiceRequestError as exc:
+            # The request never reached the service.
+            raise AzureMLError(f"{what}: could not reach {self.endpoint}: {exc.message}") from None
+        except ServiceResponseError as exc:
+            # The request was sent; the answer was lost. A write may have happened.
+            raise OutcomeUnknown(f"{what}: the connection failed before an answer: {exc.message}") from None
+        request_id = response.headers.get("x-ms-request-id")
+        data = response.read()
+        if response.status_code not in ok:
+            raise error_from_response(response.status_code, data, request_id, what)
+        parsed: Any = None
+        if data:
+            try:
+                parsed = json.loads(data.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                raise AzureMLError(
+                    f"{what}: the service answered with a body that is not JSON",
+                    status=response.status_code,
+                    request_id=request_id,
+                ) from None
+        return ArmResponse(response.status_code, dict(response.headers), parsed, request_id)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlparse(url)
+    return parts.scheme.lower(), (parts.netloc or "").lower()

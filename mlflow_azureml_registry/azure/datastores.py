@@ -1,0 +1,100 @@
+"""Datastores: where a workspace keeps model files, and the credential to reach them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import quote
+
+from azure.core.credentials import AzureSasCredential, TokenCredential
+
+from .arm import ArmClient
+from .errors import AzureMLError
+from .workspace import WorkspaceRef
+
+
+@dataclass(frozen=True)
+class Datastore:
+    name: str
+    datastore_type: str
+    account_name: str
+    container_name: str
+    endpoint: str
+    protocol: str
+    credentials_type: str
+
+    @property
+    def identity_based(self) -> bool:
+        return self.credentials_type in ("None", "", None)
+
+
+class Datastores:
+    def __init__(self, arm: ArmClient, workspace: WorkspaceRef) -> None:
+        self._arm = arm
+        self.workspace = workspace
+
+    def _path(self, name: str) -> str:
+        return f"{self.workspace.arm_path}/datastores/{quote(name, safe='')}"
+
+    def get(self, name: str) -> Datastore:
+        body = self._arm.request("GET", self._path(name), what=f"GET datastore {name!r}").body
+        return _datastore(body)
+
+    def get_default(self) -> Datastore:
+        page = self._arm.request(
+            "GET",
+            f"{self.workspace.arm_path}/datastores",
+            params={"isDefault": "true", "count": 1},
+            what="GET default datastore",
+        ).body
+        values = (page or {}).get("value") or []
+        if not values:
+            raise AzureMLError(f"Workspace {self.workspace.workspace_name!r} has no default datastore")
+        return _datastore(values[0])
+
+    def list_secrets(self, name: str, *, expire_after_hours: int = 1) -> Any:
+        """The datastore's SAS or account key (an ``AzureSasCredential`` or a key string)."""
+        body = self._arm.request(
+            "POST",
+            f"{self._path(name)}/listSecrets",
+            body={"expirableSecret": True, "expireAfterHours": expire_after_hours},
+            what=f"list secrets of datastore {name!r}",
+        ).body or {}
+        kind = body.get("secretsType")
+        if kind == "Sas" and body.get("sasToken"):
+            return AzureSasCredential(body["sasToken"].lstrip("?"))
+        if kind == "AccountKey" and body.get("key"):
+            return body["key"]
+        raise AzureMLError(f"Datastore {name!r} returned no usable secret (secretsType={kind!r})")
+
+    def blob_credential(self, datastore: Datastore, token_credential: TokenCredential) -> Any:
+        """SAS or key for key-based datastores; the caller's own token for identity-based ones."""
+        if datastore.identity_based:
+            return token_credential
+        return self.list_secrets(datastore.name)
+
+
+def _datastore(body: Optional[dict[str, Any]]) -> Datastore:
+    props = (body or {}).get("properties") or {}
+    kind = props.get("datastoreType")
+    if kind != "AzureBlob":
+        raise AzureMLError(
+            f"Datastore {(body or {}).get('name')!r} is of type {kind!r}; model files are read and written "
+            "only on AzureBlob datastores"
+        )
+    return Datastore(
+        name=str((body or {}).get("name")),
+        datastore_type=kind,
+        account_name=props.get("accountName") or "",
+        container_name=props.get("containerName") or "",
+        endpoint=props.get("endpoint") or "core.windows.net",
+        protocol=props.get("protocol") or "https",
+        credentials_type=((props.get("credentials") or {}).get("credentialsType")) or "None",
+    )
+
+
+def account_url(datastore: Datastore, template: Optional[str]) -> str:
+    """The blob service URL: the documented override template, else ``{protocol}://{account}.blob.{endpoint}``."""
+    if template:
+        return template.format(account=datastore.account_name).rstrip("/")
+    return f"{datastore.protocol}://{datastore.account_name}.blob.{datastore.endpoint}"

@@ -1,0 +1,94 @@
+"""Model containers and model versions over the Azure ML REST API (no MLflow semantics here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Optional
+from urllib.parse import quote
+
+from .arm import ArmClient
+from .workspace import WorkspaceRef
+
+Json = dict[str, Any]
+
+
+class ModelAssets:
+    """Thin, typed access to ``{workspace}/models`` and ``{workspace}/models/{name}/versions``."""
+
+    def __init__(self, arm: ArmClient, workspace: WorkspaceRef) -> None:
+        self._arm = arm
+        self.workspace = workspace
+
+    def _container_path(self, name: str) -> str:
+        return f"{self.workspace.arm_path}/models/{quote(name, safe='')}"
+
+    def _version_path(self, name: str, version: str) -> str:
+        return f"{self._container_path(name)}/versions/{quote(str(version), safe='')}"
+
+    # -- containers ---------------------------------------------------------------------------------
+    def get_container(self, name: str) -> Json:
+        return self._arm.request("GET", self._container_path(name), what=f"GET model {name!r}").body
+
+    def put_container(self, name: str, body: Json) -> Json:
+        return self._arm.request(
+            "PUT", self._container_path(name), body=body, what=f"PUT model {name!r}", ok=(200, 201)
+        ).body
+
+    def list_containers(self, *, list_view_type: str = "All", page_size: Optional[int] = None) -> Iterator[Json]:
+        params: dict[str, Any] = {"listViewType": list_view_type}
+        if page_size:
+            params["count"] = page_size
+        yield from self._pages(f"{self.workspace.arm_path}/models", params, "LIST models")
+
+    # -- versions -----------------------------------------------------------------------------------
+    def get_version(self, name: str, version: str) -> Json:
+        return self._arm.request(
+            "GET", self._version_path(name, version), what=f"GET model version {name!r}/{version}"
+        ).body
+
+    def put_version(self, name: str, version: str, body: Json) -> Json:
+        return self._arm.request(
+            "PUT",
+            self._version_path(name, version),
+            body=body,
+            what=f"PUT model version {name!r}/{version}",
+            ok=(200, 201),
+        ).body
+
+    def delete_version(self, name: str, version: str) -> None:
+        self._arm.request(
+            "DELETE", self._version_path(name, version), what=f"DELETE model version {name!r}/{version}"
+        )
+
+    def list_versions(
+        self,
+        name: str,
+        *,
+        list_view_type: str = "All",
+        order_by: Optional[str] = None,
+        top: Optional[int] = None,
+        tags: Optional[str] = None,
+        properties: Optional[str] = None,
+        stage: Optional[str] = None,
+    ) -> Iterator[Json]:
+        """All versions, page by page (the service's ``nextLink`` carries the filters)."""
+        params: dict[str, Any] = {"listViewType": list_view_type}
+        for key, value in (
+            ("$orderBy", order_by),
+            ("$top", top),
+            ("tags", tags),
+            ("properties", properties),
+            ("stage", stage),
+        ):
+            if value is not None:
+                params[key] = value
+        yield from self._pages(f"{self._container_path(name)}/versions", params, f"LIST versions of {name!r}")
+
+    def _pages(self, path: str, params: dict[str, Any], what: str) -> Iterator[Json]:
+        link: Optional[str] = path
+        first = True
+        while link:
+            page = self._arm.request("GET", link, params=params if first else None, what=what).body or {}
+            first = False
+            yield from page.get("value") or []
+            link = page.get("nextLink")

@@ -1,0 +1,29 @@
+"""Which workspace the gateway talks to, and its ARM paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    subscription_id: str
+    resource_group: str
+    workspace_name: str
+
+    @property
+    def arm_path(self) -> str:
+        return (
+            f"/subscriptions/{quote(self.subscription_id, safe='')}"
+            f"/resourceGroups/{quote(self.resource_group, safe='')}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{quote(self.workspace_name, safe='')}"
+        )
+
+    @property
+    def asset_prefix(self) -> str:
+        """The ``azureml://`` prefix the service uses in ``modelUri`` values of this workspace."""
+        return (
+            f"azureml://subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/workspaces/{self.workspace_name}"
+        )

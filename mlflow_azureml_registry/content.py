@@ -1,0 +1,68 @@
+"""A model folder on local disk: its files and the content hash that names its upload folder.
+
+The hash is the Azure ML SDK's own ``get_object_hash`` (sha256 over names and bytes, entries sorted
+case-insensitively per directory, seeded with the SDK's constant), so the plugin and ``MLClient``
+land identical folders in the same ``LocalUpload/<hash>/<name>`` place and reuse each other's uploads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_HASH_SEED = b"Initialize for october 2021 AML CLI version"
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    relative_path: str  # POSIX separators, relative to the folder root
+    path: Path
+    size: int
+
+
+@dataclass(frozen=True)
+class FolderSnapshot:
+    root: Path
+    files: tuple[LocalFile, ...]
+    content_hash: str
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def indicator(self) -> str:
+        """The file that carries the SDK's ``upload_status=completed`` marker: the first in sorted order."""
+        return min(f.relative_path for f in self.files)
+
+
+def snapshot(root: Path) -> FolderSnapshot:
+    """List every file under ``root`` (symlinks followed, as the SDK does) and hash the whole tree."""
+    root = Path(root)
+    digest = hashlib.sha256(_HASH_SEED)
+    files: list[LocalFile] = []
+    _walk(root, root, digest, files)
+    return FolderSnapshot(root=root, files=tuple(files), content_hash=digest.hexdigest())
+
+
+def _walk(root: Path, directory: Path, digest, files: list[LocalFile]) -> None:
+    for entry in sorted(directory.iterdir(), key=lambda p: str(p).lower()):
+        digest.update(entry.name.encode())
+        target = entry.resolve() if entry.is_symlink() else entry
+        if target.is_file():
+            size = 0
+            with open(target, "rb") as handle:
+                for chunk in iter(lambda h=handle: h.read(_CHUNK), b""):
+                    digest.update(chunk)
+                    size += len(chunk)
+            relative = entry.relative_to(root).as_posix()
+            files.append(LocalFile(relative, target, size))
+        elif target.is_dir():
+            _walk(root, entry, digest, files)
+
+
+def is_mlflow_model(root: Path) -> bool:
+    return os.path.isfile(os.path.join(root, "MLmodel"))

@@ -1,0 +1,60 @@
+"""Azure answers as ``MlflowException`` with MLflow's error codes (the message keeps the request id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INTERNAL_ERROR,
+    INVALID_PARAMETER_VALUE,
+    PERMISSION_DENIED,
+    REQUEST_LIMIT_EXCEEDED,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+    TEMPORARILY_UNAVAILABLE,
+    UNAUTHENTICATED,
+)
+
+from .azure import errors as az
+from .uri import InvalidUri
+
+_CODES = (
+    (az.NotFound, RESOURCE_DOES_NOT_EXIST),
+    (az.Conflict, RESOURCE_ALREADY_EXISTS),
+    (az.BadRequest, INVALID_PARAMETER_VALUE),
+    (az.Unauthenticated, UNAUTHENTICATED),
+    (az.Forbidden, PERMISSION_DENIED),
+    (az.Throttled, REQUEST_LIMIT_EXCEEDED),
+    (az.ServiceUnavailable, TEMPORARILY_UNAVAILABLE),
+    (az.OutcomeUnknown, TEMPORARILY_UNAVAILABLE),
+)
+
+_HINTS = {
+    az.Unauthenticated: " Sign in (az login), set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or call "
+    "mlflow_azureml_registry.configure(credential=...).",
+    az.Forbidden: " The identity needs a role on the workspace that allows model reads/writes "
+    "(e.g. AzureML Data Scientist).",
+}
+
+
+def to_mlflow(exc: az.AzureMLError) -> MlflowException:
+    code = INTERNAL_ERROR
+    for cls, mlflow_code in _CODES:
+        if isinstance(exc, cls):
+            code = mlflow_code
+            break
+    hint = next((h for cls, h in _HINTS.items() if isinstance(exc, cls)), "")
+    return MlflowException(f"Azure ML: {exc}.{hint}".replace("..", "."), error_code=code)
+
+
+@contextmanager
+def azure_errors() -> Iterator[None]:
+    """Run gateway calls, raising any Azure failure as ``MlflowException``."""
+    try:
+        yield
+    except az.AzureMLError as exc:
+        raise to_mlflow(exc) from None
+    except InvalidUri as exc:
+        raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None

@@ -1,0 +1,224 @@
+"""Azure ML model assets <-> MLflow registry entities. Reserved names live here and nowhere else.
+
+What MLflow records about a version that Azure ML has no field for (source, run id, logged-model
+id, run link, the registration id of the create protocol) is kept in the version's ``properties``,
+which Azure ML treats as write-once facts, under the ``mlflow.`` prefix.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.entities.model_registry.model_version_tag import ModelVersionTag
+from mlflow.entities.model_registry.registered_model_alias import RegisteredModelAlias
+from mlflow.entities.model_registry.registered_model_tag import RegisteredModelTag
+
+from .stages import mlflow_stage
+
+PROP_SOURCE = "mlflow.source"
+PROP_RUN_ID = "mlflow.runId"
+PROP_RUN_LINK = "mlflow.runLink"
+PROP_MODEL_ID = "mlflow.modelId"
+PROP_REGISTRATION_ID = "mlflow.registrationId"
+RESERVED_PROPERTY_PREFIX = "mlflow."
+
+MODEL_TYPE_MLFLOW = "mlflow_model"
+MODEL_TYPE_CUSTOM = "custom_model"
+
+ALIAS_TAG_PREFIX = "mlflow.alias."
+"""Aliases live in the model container's tags (``mlflow.alias.<alias>`` = version): one GET resolves
+an alias, and one container holds each alias once. They are hidden from MLflow's tag views."""
+
+Json = dict[str, Any]
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def to_millis(timestamp: Optional[str]) -> Optional[int]:
+    """Azure ``systemData`` timestamps (7-digit fractions, ``+00:00`` or ``Z``) as epoch milliseconds."""
+    if not timestamp:
+        return None
+    text = timestamp.strip().replace("Z", "+00:00")
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp() * 1000)
+
+
+def _props(resource: Optional[Json]) -> Json:
+    return (resource or {}).get("properties") or {}
+
+
+def container_tags(container: Json) -> dict[str, str]:
+    """All tags of a container, reserved ones included (for writing back)."""
+    return dict(_props(container).get("tags") or {})
+
+
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if not k.startswith(ALIAS_TAG_PREFIX)}
+
+
+def aliases(container: Json) -> dict[str, str]:
+    """alias -> version, from the container's reserved tags."""
+    return {
+        k[len(ALIAS_TAG_PREFIX):]: v for k, v in container_tags(container).items() if k.startswith(ALIAS_TAG_PREFIX)
+    }
+
+
+def alias_tag(alias: str) -> str:
+    return ALIAS_TAG_PREFIX + alias
+
+
+def aliases_for_version(container: Optional[Json], version: str) -> list[str]:
+    if not container:
+        return []
+    return sorted(a for a, v in aliases(container).items() if v == str(version))
+
+
+class LazyRegisteredModel(RegisteredModel):
+    """A ``RegisteredModel`` whose ``latest_versions`` is fetched on first read.
+
+    MLflow calls ``get_registered_model`` before most operations only to look at tags; computing
+    latest versions there would multiply the cost of every call by the model's version pages.
+    """
+
+    def __init__(self, *args: Any, load_latest: Optional[Callable[[], list[ModelVersion]]] = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._load_latest = load_latest
+
+    @classmethod
+    def _properties(cls) -> list[str]:
+        return RegisteredModel._properties()
+
+    @property
+    def latest_versions(self) -> list[ModelVersion]:
+        if self._load_latest is not None:
+            loader, self._load_latest = self._load_latest, None
+            self._latest_version = loader()
+        return self._latest_version
+
+    @latest_versions.setter
+    def latest_versions(self, value: list[ModelVersion]) -> None:
+        self._load_latest = None
+        self._latest_version = value
+
+    def __getstate__(self) -> dict[str, Any]:
+        _ = self.latest_versions  # resolve before pickling; the loader holds a live client
+        return self.__dict__.copy()
+
+
+def registered_model(
+    container: Json,
+    *,
+    latest_versions: Optional[list[ModelVersion]] = None,
+    load_latest: Optional[Callable[[], list[ModelVersion]]] = None,
+) -> RegisteredModel:
+    props = _props(container)
+    system = container.get("systemData") or {}
+    tags = user_tags(container_tags(container))
+    kwargs: dict[str, Any] = dict(
+        name=container.get("name"),
+        creation_timestamp=to_millis(system.get("createdAt")),
+        last_updated_timestamp=to_millis(system.get("lastModifiedAt") or system.get("createdAt")),
+        description=props.get("description"),
+        latest_versions=latest_versions or [],
+        tags=[RegisteredModelTag(k, v) for k, v in sorted(tags.items())],
+        aliases=[RegisteredModelAlias(a, v) for a, v in sorted(aliases(container).items())],
+    )
+    if load_latest is not None:
+        return LazyRegisteredModel(load_latest=load_latest, **kwargs)
+    return RegisteredModel(**kwargs)
+
+
+def version_number(resource: Json) -> Optional[int]:
+    """The version as an integer; None for versions made elsewhere with non-integer names."""
+    try:
+        return int(str(resource.get("name")))
+    except ValueError:
+        return None
+
+
+def model_version(resource: Json, model_name: str, aliases: Optional[list[str]] = None) -> ModelVersion:
+    props = _props(resource)
+    facts = props.get("properties") or {}
+    system = resource.get("systemData") or {}
+    tags = props.get("tags") or {}
+    kwargs: dict[str, Any] = {}
+    if facts.get(PROP_MODEL_ID) and _accepts(ModelVersion, "model_id"):
+        kwargs["model_id"] = facts.get(PROP_MODEL_ID)
+    return ModelVersion(
+        name=model_name,
+        version=str(resource.get("name")),
+        creation_timestamp=to_millis(system.get("createdAt")),
+        last_updated_timestamp=to_millis(system.get("lastModifiedAt") or system.get("createdAt")),
+        description=props.get("description"),
+        user_id=system.get("createdBy"),
+        current_stage=mlflow_stage(props.get("stage")),
+        source=facts.get(PROP_SOURCE) or props.get("modelUri"),
+        run_id=facts.get(PROP_RUN_ID) or None,
+        status="READY",
+        tags=[ModelVersionTag(k, v) for k, v in sorted(tags.items())],
+        run_link=facts.get(PROP_RUN_LINK) or None,
+        aliases=aliases or [],
+        **kwargs,
+    )
+
+
+@functools.cache
+def _accepts(cls: type, parameter: str) -> bool:
+    """Whether this MLflow's entity takes ``parameter`` (``model_id`` arrived in MLflow 3)."""
+    return parameter in inspect.signature(cls.__init__).parameters
+
+
+def flavors_from_mlmodel(mlmodel: Json) -> Json:
+    """``MLmodel`` flavors in the REST shape: ``{flavor: {"data": {key: string}}}``.
+
+    The service accepts only strings as flavor data values; nested values are JSON-encoded.
+    """
+    flavors: Json = {}
+    for flavor, config in (mlmodel.get("flavors") or {}).items():
+        data = {}
+        for key, value in (config or {}).items():
+            data[str(key)] = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        flavors[str(flavor)] = {"data": data}
+    return flavors
+
+
+def new_version_body(
+    *,
+    model_uri: str,
+    model_type: str,
+    description: Optional[str],
+    tags: dict[str, str],
+    facts: dict[str, str],
+    flavors: Optional[Json] = None,
+) -> Json:
+    """The body of the version PUT that creates a version (the service fills ids, stage and timestamps)."""
+    props: Json = {
+        "description": description,
+        "tags": {str(k): str(v) for k, v in tags.items()},
+        "properties": {k: v for k, v in facts.items() if v is not None},
+        "modelType": model_type,
+        "modelUri": model_uri,
+        "isAnonymous": False,
+        "isArchived": False,
+    }
+    if flavors:
+        props["flavors"] = flavors
+    if description is None:
+        del props["description"]
+    return {"properties": props}
+
+
+def registration_id(resource: Json) -> Optional[str]:
+    return (_props(resource).get("properties") or {}).get(PROP_REGISTRATION_ID)

@@ -1,0 +1,120 @@
+"""The create protocol: files first, then a version number nobody else holds.
+
+1. Hash the folder (the Azure ML SDK's content hash) and upload it to
+   ``LocalUpload/<hash>/<folder>`` on the workspace blob store, unless that folder already carries
+   the completion marker; the marker is written last, so a half-finished upload is never reused.
+2. Read the container's ``nextVersion``; skip numbers that already exist (``GET`` says 200).
+3. ``PUT`` the version with a fresh registration id in its properties.
+4. ``GET`` it back: if the registration id is ours, the version is ours. If another writer's id is
+   there (a racing client), try the next number. If the PUT's outcome was lost (dropped answer,
+   5xx after the write), the same GET decides: ours → done; absent → PUT again; someone else's → next.
+
+A version therefore never exists without its files, and never carries two registrations.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from .azure import errors as az
+from .azure.gateway import AzureMLGateway
+from .content import FolderSnapshot, snapshot
+from .mapping import PROP_REGISTRATION_ID, registration_id
+from .sources import LocalModel
+from .uri import DatastoreLocation
+
+_logger = logging.getLogger(__name__)
+
+UPLOAD_DATASTORE = "workspaceblobstore"  # the Azure ML SDK uploads local models there by name
+ARTIFACT_ORIGIN = "LocalUpload"
+MAX_ALLOCATION_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class UploadedFolder:
+    location: DatastoreLocation
+    snapshot: FolderSnapshot
+    reused: bool
+
+
+def upload_folder(
+    gateway: AzureMLGateway,
+    model: LocalModel,
+    *,
+    model_name: str,
+    progress: Optional[Callable[[int], None]] = None,
+) -> UploadedFolder:
+    """Step 1: make ``LocalUpload/<hash>/<folder>`` hold exactly the folder's files, marker last."""
+    snap = snapshot(model.path)
+    location = DatastoreLocation(
+        gateway.workspace, UPLOAD_DATASTORE, f"{ARTIFACT_ORIGIN}/{snap.content_hash}/{model.folder_name}"
+    )
+    folder = gateway.blob_folder(UPLOAD_DATASTORE)
+    indicator = f"{location.path}/{snap.indicator}"
+    if folder.is_complete(indicator):
+        _logger.info("Model files already uploaded at %s; reusing them", location.path)
+        return UploadedFolder(location, snap, reused=True)
+    folder.upload_files(
+        ((f.path, f"{location.path}/{f.relative_path}", f.size) for f in snap.files),
+        progress=progress,
+    )
+    # Metadata as the SDK writes it; "version" is a placeholder there too until the version exists.
+    folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})
+    return UploadedFolder(location, snap, reused=False)
+
+
+def next_version(container: dict[str, Any]) -> int:
+    """The container's ``nextVersion`` (1 when absent or not an integer)."""
+    value = ((container or {}).get("properties") or {}).get("nextVersion")
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _exists(gateway: AzureMLGateway, name: str, version: int) -> Optional[dict[str, Any]]:
+    try:
+        return gateway.models.get_version(name, str(version))
+    except az.NotFound:
+        return None
+
+
+def create_version(
+    gateway: AzureMLGateway, name: str, body: dict[str, Any], container: dict[str, Any]
+) -> dict[str, Any]:
+    """Steps 2-4: allocate a version number and PUT ``body`` there; return the version as stored.
+
+    ``container`` is the model container as read before the upload: its ``nextVersion`` may be stale
+    by now, which the existence check of each candidate absorbs.
+    """
+    reg_id = str(uuid.uuid4())
+    body["properties"].setdefault("properties", {})[PROP_REGISTRATION_ID] = reg_id
+    candidate = next_version(container)
+    for _ in range(MAX_ALLOCATION_ATTEMPTS):
+        existing = _exists(gateway, name, candidate)
+        if existing is not None:
+            if registration_id(existing) == reg_id:
+                return existing
+            candidate += 1
+            continue
+        try:
+            gateway.models.put_version(name, str(candidate), body)
+        except az.AssetPathImmutable:
+            # Another writer holds this number with other files.
+            candidate += 1
+            continue
+        except (az.OutcomeUnknown, az.ServiceUnavailable, az.Throttled) as exc:
+            _logger.warning("Outcome of creating %s/%s is unclear (%s); checking", name, candidate, exc)
+        stored = _exists(gateway, name, candidate)
+        if stored is None:
+            continue  # the PUT did not land: try the same number again
+        if registration_id(stored) == reg_id:
+            return stored
+        candidate += 1  # a racing writer took it
+    raise az.Conflict(
+        f"Could not allocate a version number for model {name!r} after {MAX_ALLOCATION_ATTEMPTS} attempts "
+        "(many concurrent registrations?)"
+    )

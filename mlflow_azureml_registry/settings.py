@@ -1,0 +1,67 @@
+"""Environment variables the plugin reads, in one place so the README and the code cannot drift.
+
+MLflow builds stores and artifact repositories from a URI alone, so process-wide settings come from
+the environment (or from :func:`mlflow_azureml_registry.configure`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+RESOURCE_MANAGER_URL = "MLFLOW_AZUREML_RESOURCE_MANAGER_URL"
+"""Azure Resource Manager endpoint (sovereign clouds, the local workspace). Default: public Azure."""
+LOCAL_TOKEN = "MLFLOW_AZUREML_LOCAL_TOKEN"
+"""Bearer token printed by the local workspace; honoured only when the endpoint is loopback."""
+STORAGE_ACCOUNT_URL = "MLFLOW_AZUREML_STORAGE_ACCOUNT_URL"
+"""Blob account URL template with ``{account}``, overriding the one built from the datastore."""
+HTTP_TIMEOUT = "MLFLOW_AZUREML_HTTP_TIMEOUT"
+"""Seconds to wait for one HTTP answer (read timeout). Default 60."""
+CONNECT_TIMEOUT = "MLFLOW_AZUREML_CONNECT_TIMEOUT"
+"""Seconds to wait for a connection. Default 10."""
+RETRY_TOTAL = "MLFLOW_AZUREML_RETRY_TOTAL"
+"""How many times a failed request is retried (429, 5xx, connection errors). Default 5."""
+UPLOAD_CONCURRENCY = "MLFLOW_AZUREML_TRANSFER_CONCURRENCY"
+"""Parallel blob transfers. Default 8."""
+
+PUBLIC_RESOURCE_MANAGER = "https://management.azure.com"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    read_timeout: float
+    connect_timeout: float
+    retry_total: int
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"Environment variable {name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"Environment variable {name} must not be negative, got {raw!r}")
+    return value
+
+
+def http_settings() -> HttpSettings:
+    return HttpSettings(
+        read_timeout=_number(HTTP_TIMEOUT, 60.0),
+        connect_timeout=_number(CONNECT_TIMEOUT, 10.0),
+        retry_total=int(_number(RETRY_TOTAL, 5)),
+    )
+
+
+def resource_manager_url() -> str:
+    return (os.environ.get(RESOURCE_MANAGER_URL) or PUBLIC_RESOURCE_MANAGER).rstrip("/")
+
+
+def storage_account_url_template() -> str | None:
+    return os.environ.get(STORAGE_ACCOUNT_URL) or None
+
+
+def transfer_concurrency() -> int:
+    return max(1, int(_number(UPLOAD_CONCURRENCY, 8)))

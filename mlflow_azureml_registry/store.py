@@ -1,0 +1,448 @@
+"""``AzureMLRegistryStore``: MLflow's model registry on Azure ML model assets.
+
+MLflow semantics live here; HTTP lives in ``azure/``. Operations Azure ML cannot do are refused
+before any network call (see ``unsupported.py``). Updates are GET + PUT of the whole resource
+(Azure ML has no PATCH), sending back what GET returned with only the changed fields replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any, Optional
+
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+)
+from mlflow.store.model_registry.abstract_store import AbstractStore
+
+from . import mapping, registration, search, session, sources, validation
+from . import stages as _stages
+from .azure import errors as az
+from .azure.gateway import AzureMLGateway
+from .errors import azure_errors
+from .unsupported import DELETE_MODEL_MESSAGE, RENAME_MESSAGE, PromptsAndWebhooksRefused, refuse
+from .uri import DatastoreLocation, InvalidUri, parse_asset_uri, parse_registry_uri
+
+_logger = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+
+def _model_not_found(name: str) -> MlflowException:
+    return MlflowException(f"Registered Model with name={name} not found", error_code=RESOURCE_DOES_NOT_EXIST)
+
+
+def _version_not_found(name: str, version: str) -> MlflowException:
+    return MlflowException(
+        f"Model Version (name={name}, version={version}) not found", error_code=RESOURCE_DOES_NOT_EXIST
+    )
+
+
+class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
+    """A registry store for one Azure ML workspace, built by MLflow from an ``azureml-registry://`` URI.
+
+    MLflow caches one instance per process and shares it across threads, so construction does no
+    I/O and the gateway (credential, HTTP pipeline) is created on first use.
+    """
+
+    def __init__(self, store_uri: str, tracking_uri: Optional[str] = None) -> None:
+        super().__init__()
+        try:
+            self.workspace = parse_registry_uri(store_uri)
+        except InvalidUri as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        self.store_uri = store_uri
+        self.tracking_uri = tracking_uri
+
+    @property
+    def _gateway(self) -> AzureMLGateway:
+        return session.gateway(self.workspace)
+
+    # -- reads shared by the operations -------------------------------------------------------------
+    def _container(self, name: str) -> Json:
+        validation.model_name(name)
+        with azure_errors():
+            try:
+                return self._gateway.models.get_container(name)
+            except az.NotFound:
+                raise _model_not_found(name) from None
+
+    def _put_container(self, name: str, container: Json) -> Json:
+        with azure_errors():
+            return self._gateway.models.put_container(name, container)
+
+    def _version(self, name: str, version: Any) -> Json:
+        validation.model_name(name)
+        version = validation.version(version)
+        with azure_errors():
+            try:
+                return self._gateway.models.get_version(name, version)
+            except az.NotFound:
+                raise _version_not_found(name, version) from None
+
+    def _put_version(self, name: str, resource: Json) -> Json:
+        with azure_errors():
+            return self._gateway.models.put_version(name, str(resource.get("name")), resource)
+
+    def _versions(self, name: str, *, stage: Optional[str] = None) -> Iterator[Json]:
+        """Every version with an integer number (others, made with the Azure ML CLI, are skipped)."""
+        with azure_errors():
+            try:
+                for resource in self._gateway.models.list_versions(name, list_view_type=_stages.LIST_VIEW, stage=stage):
+                    if mapping.version_number(resource) is None:
+                        _logger.warning(
+                            "Skipping version %r of model %r: MLflow versions are integers", resource.get("name"), name
+                        )
+                        continue
+                    yield resource
+            except az.NotFound:
+                raise _model_not_found(name) from None
+
+    def _entity(self, name: str, resource: Json, container: Optional[Json]) -> ModelVersion:
+        return mapping.model_version(resource, name, mapping.aliases_for_version(container, resource.get("name")))
+
+    # -- registered models --------------------------------------------------------------------------
+    def create_registered_model(self, name, tags=None, description=None, deployment_job_id=None):
+        validation.model_name(name)
+        tag_map = validation.registered_model_tags(tags)
+        with azure_errors():
+            models = self._gateway.models
+            try:
+                models.get_container(name)
+            except az.NotFound:
+                pass
+            else:
+                raise MlflowException(
+                    f"Registered Model (name={name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS
+                )
+            props: Json = {"tags": tag_map, "properties": {}, "isArchived": False}
+            if description is not None:
+                props["description"] = description
+            container = models.put_container(name, {"properties": props})
+        return self._registered_model(container)
+
+    def _registered_model(self, container: Json) -> RegisteredModel:
+        name = container.get("name")
+        return mapping.registered_model(container, load_latest=lambda: self._latest(name, None, container))
+
+    def get_registered_model(self, name) -> RegisteredModel:
+        return self._registered_model(self._container(name))
+
+    def update_registered_model(self, name, description, deployment_job_id=None):
+        container = self._container(name)
+        container.setdefault("properties", {})["description"] = description
+        return self._registered_model(self._put_container(name, container))
+
+    def rename_registered_model(self, name, new_name):
+        refuse(RENAME_MESSAGE.format(name=name, new_name=new_name))
+
+    def delete_registered_model(self, name):
+        refuse(DELETE_MODEL_MESSAGE.format(name=name))
+
+    def set_registered_model_tag(self, name, tag):
+        validation.registered_model_tags([tag])
+        container = self._container(name)
+        tags = container.setdefault("properties", {}).setdefault("tags", {}) or {}
+        tags[tag.key] = str(tag.value)
+        container["properties"]["tags"] = tags
+        self._put_container(name, container)
+
+    def delete_registered_model_tag(self, name, key):
+        validation.tag_key(key, reserved_prefix=mapping.ALIAS_TAG_PREFIX)
+        container = self._container(name)
+        tags = mapping.container_tags(container)
+        if key in tags:
+            del tags[key]
+            container["properties"]["tags"] = tags
+            self._put_container(name, container)
+
+    def search_registered_models(self, filter_string=None, max_results=None, order_by=None, page_token=None):
+        def list_models() -> Iterator[RegisteredModel]:
+            with azure_errors():
+                for container in self._gateway.models.list_containers(list_view_type=_stages.LIST_VIEW):
+                    yield self._registered_model(container)
+
+        def get_models(names: set[str]) -> Iterator[RegisteredModel]:
+            for name in sorted(names):
+                try:
+                    yield self.get_registered_model(name)
+                except MlflowException as exc:
+                    if exc.error_code != "RESOURCE_DOES_NOT_EXIST" and exc.error_code != "INVALID_PARAMETER_VALUE":
+                        raise
+
+        return search.search_registered_models(
+            filter_string, max_results, order_by, page_token, list_models=list_models, get_models=get_models
+        )
+
+    # -- stages -------------------------------------------------------------------------------------
+    def _latest(self, name: str, wanted: Optional[Iterable[str]], container: Optional[Json]) -> list[ModelVersion]:
+        wanted_set = {_stages.canonical(s) for s in wanted} if wanted else set(_stages.MLFLOW_STAGES)
+        best: dict[str, Json] = {}
+        for resource in self._versions(name, stage=_stages.server_filter(wanted_set)):
+            stage = mapping.mlflow_stage((resource.get("properties") or {}).get("stage"))
+            if stage not in wanted_set:
+                continue
+            if stage not in best or mapping.version_number(resource) > mapping.version_number(best[stage]):
+                best[stage] = resource
+        return [self._entity(name, best[s], container) for s in _stages.MLFLOW_STAGES if s in best]
+
+    def get_latest_versions(self, name, stages=None):
+        container = self._container(name)
+        return self._latest(name, stages, container)
+
+    def transition_model_version_stage(self, name, version, stage, archive_existing_versions):
+        target = _stages.canonical(stage)
+        if archive_existing_versions and target not in ("Staging", "Production"):
+            raise MlflowException(
+                f"Model version transition cannot archive existing model versions because '{target}' is not an "
+                "Active stage. Valid stages are Staging, Production",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        resource = self._version(name, version)
+        resource.setdefault("properties", {})["stage"] = _stages.azure_stage(target)
+        updated = self._put_version(name, resource)
+        if archive_existing_versions:
+            for other in self._versions(name, stage=target):
+                other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
+                if other.get("name") != updated.get("name") and other_stage == target:
+                    other["properties"]["stage"] = "Archived"
+                    self._put_version(name, other)
+        return self._entity(name, updated, self._container(name))
+
+    # -- model versions -----------------------------------------------------------------------------
+    def create_model_version(
+        self,
+        name,
+        source,
+        run_id=None,
+        tags=None,
+        run_link=None,
+        description=None,
+        local_model_path=None,
+        model_id=None,
+    ) -> ModelVersion:
+        validation.model_name(name)
+        tag_map = validation.model_version_tags(tags)
+        container = self._container(name)  # a version needs its registered model, as in MLflow
+        if run_id is None and model_id:
+            run_id = _source_run_id(model_id, self.tracking_uri)
+        facts = {
+            mapping.PROP_SOURCE: source,
+            mapping.PROP_RUN_ID: run_id,
+            mapping.PROP_RUN_LINK: run_link,
+            mapping.PROP_MODEL_ID: model_id,
+        }
+        gateway = self._gateway
+        registered = self._registered_source(source) if not local_model_path else None
+        if registered is not None and registered.location.workspace == self.workspace:
+            # Same workspace: the new version references the same files; nothing is copied.
+            body = mapping.new_version_body(
+                model_uri=registered.location.asset_uri,
+                model_type=registered.model_type,
+                description=description,
+                tags=tag_map,
+                facts=facts,
+                flavors=registered.flavors,
+            )
+            with azure_errors():
+                stored = registration.create_version(gateway, name, body, container)
+            return self._entity(name, stored, container)
+        download_uri = registered.location.artifact_uri if registered is not None else source
+        local = sources.local_model(download_uri, local_model_path=local_model_path, tracking_uri=self.tracking_uri)
+        with local as model, azure_errors():
+            uploaded = registration.upload_folder(gateway, model, model_name=name)
+            body = mapping.new_version_body(
+                model_uri=uploaded.location.asset_uri,
+                model_type=model.model_type,
+                description=description,
+                tags=tag_map,
+                facts=facts,
+                flavors=model.flavors,
+            )
+            stored = registration.create_version(gateway, name, body, container)
+        return self._entity(name, stored, container)
+
+    def _registered_source(self, source: Any) -> Optional[_RegisteredSource]:
+        """A ``models:/<name>/...`` source of this registry, or an ``azureml-registry://`` artifact URI."""
+        if not isinstance(source, str):
+            return None
+        if source.startswith("azureml-registry:"):
+            with azure_errors():
+                from .uri import parse_artifact_uri
+
+                return _RegisteredSource(parse_artifact_uri(source), None, None)
+        parsed = sources.parse_models_uri(source)
+        if parsed is None:
+            return None
+        name, version, stage, alias = parsed
+        if alias is not None:
+            resource = self._version(name, self._alias_version(name, alias))
+        elif version is not None:
+            resource = self._version(name, version)
+        else:
+            latest = self._latest(name, None if stage == "latest" else [stage], None)
+            if not latest:
+                raise MlflowException(
+                    f"No versions of model {name!r} in stage {stage!r} (source {source!r})",
+                    error_code=RESOURCE_DOES_NOT_EXIST,
+                )
+            newest = max(latest, key=lambda mv: int(mv.version))
+            resource = self._version(name, newest.version)
+        props = resource.get("properties") or {}
+        return _RegisteredSource(
+            parse_asset_uri(props.get("modelUri") or "", self.workspace),
+            props.get("modelType") or mapping.MODEL_TYPE_CUSTOM,
+            props.get("flavors") or None,
+        )
+
+    def update_model_version(self, name, version, description):
+        resource = self._version(name, version)
+        resource.setdefault("properties", {})["description"] = description
+        return self._entity(name, self._put_version(name, resource), self._container(name))
+
+    def delete_model_version(self, name, version):
+        resource = self._version(name, version)
+        with azure_errors():
+            self._gateway.models.delete_version(name, str(resource.get("name")))
+        # An alias must not outlive its version.
+        container = self._container(name)
+        stale = [a for a, v in mapping.aliases(container).items() if v == str(resource.get("name"))]
+        if stale:
+            tags = mapping.container_tags(container)
+            for alias in stale:
+                tags.pop(mapping.alias_tag(alias), None)
+            container["properties"]["tags"] = tags
+            self._put_container(name, container)
+
+    def get_model_version(self, name, version) -> ModelVersion:
+        resource = self._version(name, version)
+        return self._entity(name, resource, self._container(name))
+
+    def get_model_version_download_uri(self, name, version) -> str:
+        resource = self._version(name, version)
+        model_uri = (resource.get("properties") or {}).get("modelUri") or ""
+        try:
+            return parse_asset_uri(model_uri, self.workspace).artifact_uri
+        except InvalidUri:
+            raise MlflowException(
+                f"Model version {name}/{version} keeps its files at {model_uri!r}, which is not a workspace "
+                "datastore path; download it with the Azure ML SDK instead.",
+                error_code=INVALID_PARAMETER_VALUE,
+            ) from None
+
+    def search_model_versions(self, filter_string=None, max_results=None, order_by=None, page_token=None):
+        def list_versions(names: Optional[set[str]]) -> Iterator[ModelVersion]:
+            if names is None:
+                with azure_errors():
+                    containers = list(self._gateway.models.list_containers(list_view_type=_stages.LIST_VIEW))
+            else:
+                containers = []
+                for name in sorted(names):
+                    try:
+                        containers.append(self._container(name))
+                    except MlflowException as exc:
+                        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                            raise
+            for container in containers:
+                name = container.get("name")
+                try:
+                    for resource in self._versions(name):
+                        yield self._entity(name, resource, container)
+                except MlflowException as exc:
+                    if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+
+        return search.search_model_versions(
+            filter_string, max_results, order_by, page_token, list_versions=list_versions
+        )
+
+    def set_model_version_tag(self, name, version, tag):
+        validation.model_version_tags([tag])
+        resource = self._version(name, version)
+        props = resource.setdefault("properties", {})
+        props["tags"] = {**(props.get("tags") or {}), tag.key: str(tag.value)}
+        self._put_version(name, resource)
+
+    def delete_model_version_tag(self, name, version, key):
+        validation.tag_key(key)
+        resource = self._version(name, version)
+        tags = dict((resource.get("properties") or {}).get("tags") or {})
+        if key in tags:
+            del tags[key]
+            resource["properties"]["tags"] = tags
+            self._put_version(name, resource)
+
+    # -- aliases ------------------------------------------------------------------------------------
+    def _alias_version(self, name: str, alias: str, container: Optional[Json] = None) -> str:
+        container = container if container is not None else self._container(name)
+        version = mapping.aliases(container).get(alias)
+        if version is None:
+            raise MlflowException(
+                f"Registered model alias {alias} not found.", error_code=RESOURCE_DOES_NOT_EXIST
+            )
+        return version
+
+    def set_registered_model_alias(self, name, alias, version):
+        validation.alias(alias)
+        resource = self._version(name, version)
+        container = self._container(name)
+        tags = mapping.container_tags(container)
+        tags[mapping.alias_tag(alias)] = str(resource.get("name"))
+        container.setdefault("properties", {})["tags"] = tags
+        self._put_container(name, container)
+
+    def delete_registered_model_alias(self, name, alias):
+        validation.alias(alias)
+        container = self._container(name)
+        tags = mapping.container_tags(container)
+        if tags.pop(mapping.alias_tag(alias), None) is not None:
+            container["properties"]["tags"] = tags
+            self._put_container(name, container)
+
+    def get_model_version_by_alias(self, name, alias):
+        validation.alias(alias)
+        container = self._container(name)
+        version = self._alias_version(name, alias, container)
+        try:
+            resource = self._version(name, version)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise MlflowException(
+                    f"Registered model alias {alias} not found.", error_code=RESOURCE_DOES_NOT_EXIST
+                ) from None
+            raise
+        return self._entity(name, resource, container)
+
+    # -- MLflow internals ---------------------------------------------------------------------------
+    def copy_model_version(self, src_mv, dst_name):
+        """MLflow's copy: ``create_model_version(dst, "models:/src/v")``, which this store resolves itself."""
+        return super().copy_model_version(src_mv, dst_name)
+
+    def _await_model_version_creation(self, mv, await_creation_for):
+        """Creation is synchronous (files first, then the version), so there is nothing to wait for."""
+        return None
+
+
+class _RegisteredSource:
+    """Where a registered source's files are, and what Azure ML knows about them."""
+
+    def __init__(self, location: DatastoreLocation, model_type: Optional[str], flavors: Optional[Json]) -> None:
+        self.location = location
+        self.model_type = model_type or mapping.MODEL_TYPE_CUSTOM
+        self.flavors = flavors
+
+
+def _source_run_id(model_id: str, tracking_uri: Optional[str]) -> Optional[str]:
+    """The run that logged an MLflow 3 logged model, as MLflow's own SQL registry records it."""
+    try:
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=tracking_uri).get_logged_model(model_id).source_run_id
+    except (MlflowException, AttributeError) as exc:
+        _logger.debug("No source run for logged model %s: %s", model_id, exc)
+        return None

@@ -1,0 +1,115 @@
+"""What Azure ML cannot do, refused before any network call with a message that says what to do instead.
+
+Kept apart from the store so the store reads as what it does. Every method of MLflow's
+``AbstractStore`` that has no Azure ML meaning is overridden here explicitly (the base class does
+not enforce abstract methods; a forgotten one would silently return ``None``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED
+
+RENAME_MESSAGE = (
+    "Azure ML model containers cannot be renamed, so rename_registered_model is not supported. "
+    "Register the versions under the new name instead (e.g. MlflowClient().copy_model_version("
+    "'models:/{name}/<version>', '{new_name}') for each version you need)."
+)
+DELETE_MODEL_MESSAGE = (
+    "Azure ML model containers cannot be deleted, so delete_registered_model is not supported. "
+    "Delete its versions instead (MlflowClient().delete_model_version('{name}', <version>)); the empty "
+    "container stays, and its version numbers are never reused."
+)
+PROMPTS_MESSAGE = (
+    "The MLflow prompt registry is not supported on the Azure ML model registry (prompts are not model "
+    "assets there). Use a tracking server or a SQL-backed MLflow registry for prompts."
+)
+WEBHOOKS_MESSAGE = (
+    "Model registry webhooks are not supported on the Azure ML model registry. Use Azure Event Grid "
+    "events of the Azure ML workspace (ModelRegistered, ModelDeployed) instead."
+)
+
+
+def refuse(message: str) -> NoReturn:
+    raise MlflowException(message, error_code=NOT_IMPLEMENTED)
+
+
+class PromptsAndWebhooksRefused:
+    """MLflow 3's prompt registry and webhooks: refused clearly rather than half-working."""
+
+    def create_prompt(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def search_prompts(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def delete_prompt(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def set_prompt_tag(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def delete_prompt_tag(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def get_prompt(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def create_prompt_version(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def get_prompt_version(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def delete_prompt_version(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def get_prompt_version_by_alias(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def set_prompt_alias(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def delete_prompt_alias(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def search_prompt_versions(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def set_prompt_version_tag(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def delete_prompt_version_tag(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def link_prompts_to_trace(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def link_prompt_version_to_model(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def link_prompt_version_to_run(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(PROMPTS_MESSAGE)
+
+    def create_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(WEBHOOKS_MESSAGE)
+
+    def get_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(WEBHOOKS_MESSAGE)
+
+    def list_webhooks(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(WEBHOOKS_MESSAGE)
+
+    def list_webhooks_by_event(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(WEBHOOKS_MESSAGE)
+
+    def update_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(WEBHOOKS_MESSAGE)
+
+    def delete_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(WEBHOOKS_MESSAGE)
+
+    def test_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse(WEBHOOKS_MESSAGE)
