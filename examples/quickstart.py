@@ -72,7 +72,8 @@ def check_with_azure_ml_sdk(registry_uri: str, version: str) -> None:
         credential=datastore.credentials.sas_token or datastore.credentials.account_key,
     )
     files = {b.name.rsplit("/", 1)[-1] for b in container.list_blobs(name_starts_with=match.group(2) + "/")}
-    assert {"MLmodel", "model.pkl"} <= files, files
+    model_file = asset.flavors["sklearn"]["pickled_model"]  # the file MLflow's sklearn flavor wrote
+    assert {"MLmodel", model_file} <= files, files
     print(f"Azure ML model {asset.name}:{asset.version} type={asset.type} stage={asset.stage} files={sorted(files)}")
 
 

@@ -22,7 +22,12 @@ def test_hash_matches_azure_ml_sdk(tmp_path):
     snap = snapshot(tmp_path)
     assert snap.content_hash == get_object_hash(tmp_path)
     assert {f.relative_path for f in snap.files} == {
-        "MLmodel", "model.pkl", "Zeta.txt", "alpha.txt", "sub/weights.bin", "empty.txt"
+        "MLmodel",
+        "model.pkl",
+        "Zeta.txt",
+        "alpha.txt",
+        "sub/weights.bin",
+        "empty.txt",
     }
     assert snap.total_size == sum(os.path.getsize(f.path) for f in snap.files)
     # The SDK marks the first file of the sorted listing as complete.

@@ -28,8 +28,8 @@ def test_reading_azure_stage(azure, mlflow):
 
 
 @pytest.mark.parametrize(
-    ("mlflow", "azure"), [("None", "Development"), ("Staging", "Staging"), ("Production", "Production"),
-                          ("Archived", "Archived")]
+    ("mlflow", "azure"),
+    [("None", "Development"), ("Staging", "Staging"), ("Production", "Production"), ("Archived", "Archived")],
 )
 def test_writing_mlflow_stage(mlflow, azure):
     assert stages.azure_stage(mlflow) == azure
@@ -63,19 +63,24 @@ def test_timestamps_with_seven_digit_fractions():
 
 def test_flavors_are_encoded_as_string_maps():
     flavors = mapping.flavors_from_mlmodel(
-        {"flavors": {"python_function": {"loader_module": "mlflow.sklearn", "env": {"conda": "conda.yaml"}},
-                     "sklearn": {"pickled_model": "model.pkl", "code": None, "serialization_format": "cloudpickle"}}}
+        {
+            "flavors": {
+                "python_function": {"loader_module": "mlflow.sklearn", "env": {"conda": "conda.yaml"}},
+                "sklearn": {"pickled_model": "model.pkl", "code": None, "serialization_format": "cloudpickle"},
+            }
+        }
     )
-    assert flavors["python_function"]["data"] == {
-        "loader_module": "mlflow.sklearn", "env": '{"conda": "conda.yaml"}'
-    }
+    assert flavors["python_function"]["data"] == {"loader_module": "mlflow.sklearn", "env": '{"conda": "conda.yaml"}'}
     assert flavors["sklearn"]["data"]["code"] == "null"
     assert all(isinstance(v, str) for f in flavors.values() for v in f["data"].values())
 
 
 def _container(tags):
-    return {"name": "m", "properties": {"tags": tags, "description": "d"},
-            "systemData": {"createdAt": "2026-01-01T00:00:00.0000000+00:00"}}
+    return {
+        "name": "m",
+        "properties": {"tags": tags, "description": "d"},
+        "systemData": {"createdAt": "2026-01-01T00:00:00.0000000+00:00"},
+    }
 
 
 def test_alias_tags_are_hidden_from_model_tags():
@@ -107,15 +112,26 @@ def test_model_version_entity_from_azure_resource():
     resource = {
         "name": "7",
         "properties": {
-            "description": "d", "tags": {"k": "v"}, "stage": "Production",
+            "description": "d",
+            "tags": {"k": "v"},
+            "stage": "Production",
             "modelUri": "azureml://datastores/ds/paths/p",
             "properties": {"mlflow.source": "runs:/r1/model", "mlflow.runId": "r1", "mlflow.modelId": "m-1"},
         },
-        "systemData": {"createdAt": "2026-01-01T00:00:00Z", "lastModifiedAt": "2026-01-02T00:00:00Z",
-                       "createdBy": "alice"},
+        "systemData": {
+            "createdAt": "2026-01-01T00:00:00Z",
+            "lastModifiedAt": "2026-01-02T00:00:00Z",
+            "createdBy": "alice",
+        },
     }
     mv = mapping.model_version(resource, "m", ["champion"])
-    assert (mv.name, mv.version, mv.current_stage, mv.source, mv.run_id) == ("m", "7", "Production", "runs:/r1/model", "r1")
+    assert (mv.name, mv.version, mv.current_stage, mv.source, mv.run_id) == (
+        "m",
+        "7",
+        "Production",
+        "runs:/r1/model",
+        "r1",
+    )
     assert mv.tags == {"k": "v"} and mv.aliases == ["champion"] and mv.user_id == "alice"
     assert mv.last_updated_timestamp > mv.creation_timestamp
     assert mv.status == "READY"

@@ -19,7 +19,8 @@ def _public_and_contract_methods(cls):
     return {
         name
         for name, member in inspect.getmembers(cls, predicate=inspect.isfunction)
-        if not name.startswith("__") and name not in {"_await_model_version_creation_impl", "_parse_experiment_id_filter"}
+        if not name.startswith("__")
+        and name not in {"_await_model_version_creation_impl", "_parse_experiment_id_filter"}
     }
 
 

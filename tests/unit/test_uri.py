@@ -56,7 +56,11 @@ def test_registry_uri_round_trip():
 def test_artifact_uri_round_trip():
     uri = registry_uri(WS) + "/datastores/workspaceblobstore/paths/LocalUpload/abc/model"
     location = parse_artifact_uri(uri)
-    assert (location.workspace, location.datastore, location.path) == (WS, "workspaceblobstore", "LocalUpload/abc/model")
+    assert (location.workspace, location.datastore, location.path) == (
+        WS,
+        "workspaceblobstore",
+        "LocalUpload/abc/model",
+    )
     assert location.artifact_uri == uri
     assert location.asset_uri == (
         "azureml://subscriptions/0000-sub/resourceGroups/my-rg/workspaces/my-ws"

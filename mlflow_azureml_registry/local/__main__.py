@@ -1,0 +1,82 @@
+"""``mlflow-azureml-registry local``: run the local workspace in the foreground.
+
+When ready it prints one ``export NAME=VALUE`` line per variable a client needs, then ``ready``, and
+flushes, so a wrapper can ``eval`` the lines or wait for ``ready``. SIGINT/SIGTERM stop the control
+plane and Azurite; Azurite also dies with this process on Linux even after SIGKILL (PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any, Optional
+
+from .azurite import AzuriteNotFound
+from .workspace import LocalWorkspace
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mlflow-azureml-registry local",
+        description="Run a local Azure ML workspace (emulated control plane + Azurite).",
+    )
+    p.add_argument("--port", type=int, default=0, help="control-plane HTTPS port (default: a free port)")
+    p.add_argument("--request-log", metavar="FILE", help="append one JSON line per control-plane request")
+    p.add_argument("--blob-port", type=int, default=0, help="Azurite HTTPS port (default: a free port)")
+    p.add_argument("--page-size", type=int, default=100, help="items per page of list answers (default 100)")
+    p.add_argument(
+        "--blob-persistence",
+        choices=("memory", "disk"),
+        default="memory",
+        help="keep Azurite's blobs in memory (default) or on disk under --workdir",
+    )
+    p.add_argument("--workdir", help="folder for certificates and Azurite files (default: a temp folder)")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    ws = LocalWorkspace(
+        port=args.port,
+        request_log=args.request_log,
+        blob_port=args.blob_port,
+        page_size=args.page_size,
+        blob_persistence=args.blob_persistence,
+        workdir=args.workdir,
+    )
+    try:
+        try:
+            ws.start()
+        except AzuriteNotFound as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print("\n".join(ws.export_lines()), flush=True)
+        print("ready", flush=True)
+        print(
+            f"Local Azure ML workspace: control plane {ws.resource_manager_url}, blobs "
+            f"https://127.0.0.1:{ws.blob_port}; workspaces {', '.join(ws.workspaces)}. "
+            "Ctrl-C or SIGTERM stops it.",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            if not ws.azurite_running:
+                print("error: Azurite exited unexpectedly; see its log in the work folder.", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        ws.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
