@@ -108,7 +108,8 @@ def error_from_response(status: int, body: bytes, request_id: Optional[str], wha
     """Build the typed error for a failed answer to ``what`` (e.g. "GET model version x/3")."""
     code, detail_code, message = parse_arm_error(body)
     message = f"{what} failed: {message}" if message else f"{what} failed"
-    if status == 400 and ASSET_PATH_MESSAGE in message:
+    # Matched on the message for any 4xx: the status of this refusal is not recorded (FIDELITY.md).
+    if 400 <= status < 500 and ASSET_PATH_MESSAGE in message:
         cls: type[AzureMLError] = AssetPathImmutable
     elif status >= 500:
         cls = ServiceUnavailable
