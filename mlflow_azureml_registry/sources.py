@@ -25,6 +25,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, NOT_IMPLEMENTE
 from .mapping import flavors_from_mlmodel
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+REGISTERED_MODEL_META = "registered_model_meta"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
                 f"Could not download the model from source {source!r} to register it: {exc.message}",
                 error_code=exc.error_code if exc.error_code != "INTERNAL_ERROR" else RESOURCE_DOES_NOT_EXIST,
             ) from None
+        if source.startswith("models:/"):
+            # MLflow's models:/ downloader adds this marker on the caller's side; it is not a model file.
+            (Path(downloaded) / REGISTERED_MODEL_META).unlink(missing_ok=True)
         yield _checked(Path(downloaded), source, _folder_name(_source_leaf(source)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -16,8 +16,9 @@ fi
   --config-settings editable_mode=compat -e ".[test]"
 
 AZURITE_DIR=mlflow_azureml_registry/local/azurite
-if [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ] \
-   || ! cmp -s "$AZURITE_DIR/package-lock.json" "$AZURITE_DIR/node_modules/.package-lock.json"; then
+STAMP="$AZURITE_DIR/node_modules/.installed-from-lock"
+if [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ] || ! cmp -s "$AZURITE_DIR/package-lock.json" "$STAMP"; then
   npm ci --prefix "$AZURITE_DIR" --no-audit --no-fund --loglevel=error
+  cp "$AZURITE_DIR/package-lock.json" "$STAMP"
 fi
 echo "setup: done (.venv, Azurite $("$AZURITE_DIR/node_modules/.bin/azurite-blob" --version))"

@@ -111,6 +111,11 @@ def test_register_from_runs_uri_mlflow3_logged_model(workspace, model_name, iris
             info = mlflow.sklearn.log_model(model, artifact_path="model")
     mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", model_name)
     assert mv.run_id == run.info.run_id
+    logged = Path(mlflow.artifacts.download_artifacts(info.model_uri))
+    logged_files = files_of(logged)
+    logged_files.pop("registered_model_meta", None)  # MLflow adds it when downloading models:/ URIs
+    registered = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}/{mv.version}"))
+    assert_same_model_files(registered, logged_files)  # exactly the logged files, nothing added
     if int(mlflow.__version__.split(".")[0]) >= 3:
         assert mv.source == info.model_uri and mv.model_id == info.model_id
     loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/{mv.version}")
