@@ -236,3 +236,38 @@ def test_load_in_fresh_process_with_only_printed_environment(workspace, model_na
     assert out.returncode == 0, out.stderr[-3000:]
     expected = mlflow.pyfunc.load_model(str(sklearn_model_dir)).predict(iris.head(4))
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [int(x) for x in expected]
+
+
+def test_azure_ml_sdk_downloads_what_was_registered(workspace, client, model_name, sklearn_model_dir, tmp_path):
+    """Azure ML's own MLClient downloads the registered version byte for byte."""
+    from azure.ai.ml import MLClient
+
+    from mlflow_azureml_registry.local.testing import resolve_localhost
+
+    client.create_registered_model(model_name)
+    mv = client.create_model_version(model_name, str(sklearn_model_dir), tags={"k": "v"})
+    ml_client = MLClient(**workspace.ml_client_kwargs())
+    asset = ml_client.models.get(model_name, version=mv.version)
+    assert (asset.type, asset.tags, asset.stage) == ("mlflow_model", {"k": "v"}, "Development")
+    with resolve_localhost():  # the SDK always builds https://<account>.blob.<suffix> URLs
+        ml_client.models.download(model_name, version=mv.version, download_path=str(tmp_path))
+    downloaded = tmp_path / model_name / "iris_model"
+    assert files_of(downloaded) == files_of(sklearn_model_dir)
+
+
+def test_plugin_reuses_an_upload_made_by_the_azure_ml_sdk(workspace, client, model_name, sklearn_model_dir):
+    from azure.ai.ml import MLClient
+    from azure.ai.ml.entities import Model
+
+    from mlflow_azureml_registry.local.testing import resolve_localhost
+
+    ml_client = MLClient(**workspace.ml_client_kwargs())
+    sdk_name = model_name + "-sdk"
+    with resolve_localhost():
+        sdk_model = ml_client.models.create_or_update(
+            Model(name=sdk_name, path=str(sklearn_model_dir), type="mlflow_model")
+        )
+    client.create_registered_model(model_name)
+    mv = client.create_model_version(model_name, str(sklearn_model_dir))
+    ours = workspace.state.get_version("local-ws", model_name, mv.version)["properties"]["modelUri"]
+    assert ours.split("/paths/")[1] == sdk_model.path.split("/paths/")[1]
