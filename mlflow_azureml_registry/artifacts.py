@@ -7,6 +7,7 @@ create protocol only, so this repository is read-only.
 
 from __future__ import annotations
 
+import inspect
 import os
 import posixpath
 import tempfile
@@ -29,12 +30,15 @@ _READ_ONLY = (
 )
 
 
+# What this MLflow's base constructor takes: the URI only before 3.1.4, + tracking_uri, then + registry_uri (3.5).
+_BASE_PARAMETERS = inspect.signature(ArtifactRepository.__init__).parameters
+
+
 class AzureMLArtifactRepository(ArtifactRepository):
     def __init__(self, artifact_uri: str, tracking_uri: Optional[str] = None, registry_uri: Optional[str] = None):
-        try:
-            super().__init__(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
-        except TypeError:  # MLflow before 3.x takes the URI only
-            super().__init__(artifact_uri)
+        given = {"tracking_uri": tracking_uri, "registry_uri": registry_uri}
+        super().__init__(artifact_uri, **{k: v for k, v in given.items() if k in _BASE_PARAMETERS})
+        self.tracking_uri, self.registry_uri = tracking_uri, registry_uri
         try:
             self.location = parse_artifact_uri(artifact_uri)
         except InvalidUri as exc:

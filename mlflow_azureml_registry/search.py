@@ -108,6 +108,14 @@ def search_model_versions(
     )
     parsed = SearchModelVersionUtils.parse_search_filter(filter_string) if filter_string else []
     candidates = list(list_versions(exact_names(parsed)))
-    matched = SearchModelVersionUtils.filter(candidates, filter_string) if filter_string else candidates
-    ordered = SearchModelVersionUtils.sort(matched, order_by or DEFAULT_VERSION_ORDER)
+    # MLflow's filter and sort compare version_number numerically only on int versions (with str they
+    # raise or sort lexicographically, in every MLflow); the store returns str versions, like MLflow's REST store.
+    for mv in candidates:
+        mv._version = int(mv.version)
+    try:
+        matched = SearchModelVersionUtils.filter(candidates, filter_string) if filter_string else candidates
+        ordered = SearchModelVersionUtils.sort(matched, order_by or DEFAULT_VERSION_ORDER)
+    finally:
+        for mv in candidates:
+            mv._version = str(mv.version)
     return page(ordered, page_token, max_results)

@@ -25,7 +25,14 @@ from . import stages as _stages
 from .azure import errors as az
 from .azure.gateway import AzureMLGateway
 from .errors import azure_errors
-from .unsupported import DELETE_MODEL_MESSAGE, RENAME_MESSAGE, PromptsAndWebhooksRefused, refuse
+from .unsupported import (
+    DELETE_MODEL_MESSAGE,
+    PROMPT_TAG,
+    PROMPTS_MESSAGE,
+    RENAME_MESSAGE,
+    PromptsAndWebhooksRefused,
+    refuse,
+)
 from .uri import DatastoreLocation, InvalidUri, parse_asset_uri, parse_registry_uri
 
 _logger = logging.getLogger(__name__)
@@ -51,7 +58,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     """
 
     def __init__(self, store_uri: str, tracking_uri: Optional[str] = None) -> None:
-        super().__init__()
+        super().__init__(store_uri=store_uri, tracking_uri=tracking_uri)
         try:
             self.workspace = parse_registry_uri(store_uri)
         except InvalidUri as exc:
@@ -110,6 +117,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def create_registered_model(self, name, tags=None, description=None, deployment_job_id=None):
         validation.model_name(name)
         tag_map = validation.registered_model_tags(tags)
+        if tag_map.get(PROMPT_TAG, "").lower() == "true":
+            # MLflow 2.21-3.0 register prompts as tagged registered models, bypassing the prompt methods.
+            refuse(PROMPTS_MESSAGE)
         with azure_errors():
             models = self._gateway.models
             try:

@@ -22,6 +22,7 @@ DELETE_MODEL_MESSAGE = (
     "Delete its versions instead (MlflowClient().delete_model_version('{name}', <version>)); the empty "
     "container stays, and its version numbers are never reused."
 )
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 PROMPTS_MESSAGE = (
     "The MLflow prompt registry is not supported on the Azure ML model registry (prompts are not model "
     "assets there). Use a tracking server or a SQL-backed MLflow registry for prompts."

@@ -228,3 +228,28 @@ def test_prompts_refused_clearly(client):
     with pytest.raises(MlflowException) as info:
         register(name="greeting", template="Hello {{name}}")
     assert info.value.error_code == "NOT_IMPLEMENTED"
+
+
+def test_prompt_tagged_registered_models_are_refused_before_any_io(workspace, model_name):
+    """MLflow 2.21-3.0 register prompts as tagged registered models, bypassing the prompt methods."""
+    from mlflow.entities.model_registry import RegisteredModelTag
+
+    from mlflow_azureml_registry.store import AzureMLRegistryStore
+
+    store = AzureMLRegistryStore(workspace.registry_uri())
+    mark = len(workspace.requests)
+    with pytest.raises(MlflowException) as info:
+        store.create_registered_model(model_name, tags=[RegisteredModelTag("mlflow.prompt.is_prompt", "true")])
+    assert info.value.error_code == "NOT_IMPLEMENTED"
+    assert workspace.requests[mark:] == []
+
+
+def test_version_number_filters_compare_numerically(client, model_name, sklearn_model_dir):
+    client.create_registered_model(model_name)
+    for _ in range(11):
+        client.create_model_version(model_name, str(sklearn_model_dir))
+    found = client.search_model_versions(f"name = '{model_name}' AND version_number > 9")
+    assert sorted(mv.version for mv in found) == ["10", "11"]
+    ordered = client.search_model_versions(f"name = '{model_name}'", order_by=["version_number ASC"])
+    assert [mv.version for mv in ordered][-3:] == ["9", "10", "11"]
+    assert all(isinstance(mv.version, str) for mv in ordered)
