@@ -1,0 +1,1 @@
+"""Benchmarks for mlflow-azureml-registry: `python -m benchmarks` (see README)."""

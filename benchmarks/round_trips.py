@@ -1,0 +1,143 @@
+"""Round trips per MlflowClient call: measured on the local workspace, next to the minimum the REST API allows.
+
+The minimum is derived from MLflow's own call sequence (what MLflow asks the store for, e.g. the
+``get_registered_model`` it makes before most calls) and from what the Azure ML REST API offers (no
+PATCH, no batch reads, aliases on the container). Counts are deterministic, so the test suite
+asserts them (tests/integration/test_round_trips.py) and a regression fails CI.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .counting import count_requests
+
+
+@dataclass(frozen=True)
+class Row:
+    call: str
+    control_plane: int
+    blob: int
+    minimum_control_plane: int
+    why: str
+
+
+# call -> (minimum control-plane requests with MLflow >= 2.21, of which MLflow's own prompt checks, why).
+# MLflow 2.21+ calls get_registered_model before most operations (a prompt check); older MLflow does not.
+MINIMUM = {
+    "get_registered_model": (1, 0, "GET container. latest_versions load on first read only"),
+    "get_model_version": (2, 0, "GET version + GET container (aliases live on the container)"),
+    "get_latest_versions": (3, 1, "MLflow's GET container, then GET container (aliases) + one page of versions"),
+    "transition_model_version_stage": (
+        4, 1, "MLflow's GET container; GET + PUT version (no PATCH); GET container for the aliases it returns"),
+    "set_model_version_tag": (3, 1, "MLflow's GET container; GET + PUT version (no PATCH)"),
+    "set_registered_model_alias": (4, 1, "MLflow's GET container; GET version (must exist); GET + PUT container"),
+    "register_model (first in process)": (
+        6, 0, "GET container (404) + PUT; GET container; datastore + listSecrets (once per process); PUT version. "
+              "Blobs: HEAD (reuse?), one PUT per file, the completion marker"),
+    "register_model (second, same files)": (
+        3, 0, "GET container (exists); GET container (nextVersion); PUT version. Blobs: HEAD only (reused)"),
+    "load_model('models:/<name>@<alias>') cold": (
+        6, 1, "GET container + GET version (alias); MLflow's GET container; GET version (download URI); "
+              "datastore + listSecrets. Blobs: one listing, one GET per file"),
+}
+
+# Where the plugin spends more than the minimum, and why (safety, not waste): call -> (extra requests, why).
+EXTRA = {
+    "register_model (first in process)": (2, "the create protocol: GET the number before the PUT (skip taken "
+                                          "numbers) and GET after it (verify the registration id)"),
+    "register_model (second, same files)": (2, "the create protocol's check before and verification after the PUT"),
+}
+
+
+def prompt_checks_apply() -> bool:
+    """MLflow 2.21+ makes an extra get_registered_model before most registry calls."""
+    import mlflow
+    from packaging.version import Version
+
+    return Version(mlflow.__version__) >= Version("2.21")
+
+
+def minimum(call: str) -> int:
+    total, prompt_checks, _ = MINIMUM[call]
+    return total if prompt_checks_apply() else total - prompt_checks
+
+
+def expected(call: str) -> int:
+    """What the plugin sends: the minimum plus the documented extra."""
+    return minimum(call) + EXTRA.get(call, (0, ""))[0]
+
+
+def _scenarios(model_dir: Path) -> list[tuple[str, Callable[[object, str], None]]]:
+    import uuid
+
+    import mlflow
+
+    fresh = model_dir.parent / "fresh" / "model"  # files never uploaded before: the first call uploads them
+    shutil.copytree(model_dir, fresh)
+    (fresh / "nonce.txt").write_text(uuid.uuid4().hex)
+
+    from mlflow_azureml_registry import session
+
+    def register_first(client, name):
+        session.reset()  # a fresh process: the datastore and its SAS are fetched once
+        mlflow.register_model(str(fresh), name + "-r")
+
+    def load_cold(client, name):
+        session.reset()  # a fresh process: no cached datastore or SAS
+        mlflow.pyfunc.load_model(f"models:/{name}@champion")
+
+    return [
+        ("get_registered_model", lambda c, n: c.get_registered_model(n)),
+        ("get_model_version", lambda c, n: c.get_model_version(n, "1")),
+        ("get_latest_versions", lambda c, n: c.get_latest_versions(n, stages=["None"])),
+        ("transition_model_version_stage", lambda c, n: c.transition_model_version_stage(n, "1", "Staging")),
+        ("set_model_version_tag", lambda c, n: c.set_model_version_tag(n, "1", "k", "v")),
+        ("set_registered_model_alias", lambda c, n: c.set_registered_model_alias(n, "champion", "1")),
+        ("register_model (first in process)", register_first),
+        ("register_model (second, same files)", lambda c, n: mlflow.register_model(str(fresh), n + "-r")),
+        ("load_model('models:/<name>@<alias>') cold", load_cold),
+    ]
+
+
+def measure(workspace, model_dir: Path, name: str) -> list[Row]:
+    """Register ``name`` (one version of ``model_dir``) and measure each call once, in order."""
+    import warnings
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.create_registered_model(name)
+    client.create_model_version(name, str(model_dir))
+    control = f"127.0.0.1:{workspace.port}"
+    rows = []
+    for call, run in _scenarios(model_dir):
+        mark = len(workspace.requests)
+        with warnings.catch_warnings(), count_requests() as counts:
+            warnings.simplefilter("ignore")
+            run(client, name)
+        control_plane = len(workspace.requests) - mark
+        blob = sum(v for k, v in counts.items() if k != control)
+        why = EXTRA[call][1] if call in EXTRA else MINIMUM[call][2]
+        rows.append(Row(call, control_plane, blob, minimum(call), why))
+    return rows
+
+
+def sample_model_dir() -> Path:
+    """A small MLflow sklearn model folder (the files count in blob requests)."""
+    import mlflow.sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    path = Path(tempfile.mkdtemp(prefix="bench-model-")) / "model"
+    mlflow.sklearn.save_model(LogisticRegression(max_iter=300).fit(X, y), path)
+    return path
+
+
+def cleanup(path: Path) -> None:
+    shutil.rmtree(path.parent, ignore_errors=True)

@@ -1,0 +1,31 @@
+"""Round trips per MlflowClient call are deterministic: a regression fails CI (see benchmarks/round_trips.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import round_trips
+
+
+@pytest.fixture(scope="module")
+def rows(workspace):
+    model_dir = round_trips.sample_model_dir()
+    try:
+        yield {r.call: r for r in round_trips.measure(workspace, model_dir, "round-trips")}
+    finally:
+        round_trips.cleanup(model_dir)
+
+
+@pytest.mark.parametrize("call", list(round_trips.MINIMUM))
+def test_control_plane_requests_equal_the_documented_count(rows, call):
+    assert rows[call].control_plane == round_trips.expected(call)
+    assert rows[call].control_plane >= rows[call].minimum_control_plane
+
+
+def test_blob_requests(rows):
+    files = 6  # the sample model's 5 files + the nonce that makes the first upload fresh
+    assert rows["register_model (first in process)"].blob == 1 + files + 1  # HEAD, PUT each file, marker
+    assert rows["register_model (second, same files)"].blob == 1  # HEAD finds the marker: nothing uploaded
+    assert rows["load_model('models:/<name>@<alias>') cold"].blob == 1 + (files - 1)  # one listing, GET each file
+    for call in ("get_registered_model", "get_model_version", "set_model_version_tag"):
+        assert rows[call].blob == 0
