@@ -9,6 +9,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     INTERNAL_ERROR,
     INVALID_PARAMETER_VALUE,
+    INVALID_STATE,
     PERMISSION_DENIED,
     REQUEST_LIMIT_EXCEEDED,
     RESOURCE_ALREADY_EXISTS,
@@ -21,6 +22,7 @@ from .azure import errors as az
 from .uri import InvalidUri
 
 _CODES = (
+    (az.UnsafeBlobName, INVALID_STATE),
     (az.NotFound, RESOURCE_DOES_NOT_EXIST),
     (az.Conflict, RESOURCE_ALREADY_EXISTS),
     (az.BadRequest, INVALID_PARAMETER_VALUE),

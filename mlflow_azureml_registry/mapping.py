@@ -26,6 +26,8 @@ PROP_RUN_ID = "mlflow.runId"
 PROP_RUN_LINK = "mlflow.runLink"
 PROP_MODEL_ID = "mlflow.modelId"
 PROP_REGISTRATION_ID = "mlflow.registrationId"
+PROP_REFERENCED = "mlflow.referencedInPlace"
+"""Set on versions whose files stay at a datastore or job-output path (not copied, may change later)."""
 RESERVED_PROPERTY_PREFIX = "mlflow."
 
 MODEL_TYPE_MLFLOW = "mlflow_model"

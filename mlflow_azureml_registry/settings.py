@@ -21,6 +21,9 @@ CONNECT_TIMEOUT = "MLFLOW_AZUREML_CONNECT_TIMEOUT"
 """Seconds to wait for a connection. Default 10."""
 RETRY_TOTAL = "MLFLOW_AZUREML_RETRY_TOTAL"
 """How many times a failed request is retried (429, 5xx, connection errors). Default 5."""
+COPY_DATASTORE_SOURCES = "MLFLOW_AZUREML_COPY_DATASTORE_SOURCES"
+"""``true``: copy datastore and job-output sources into a content-addressed upload instead of
+referencing them in place. Default: reference in place (as the Azure ML SDK does)."""
 UPLOAD_CONCURRENCY = "MLFLOW_AZUREML_TRANSFER_CONCURRENCY"
 """Parallel blob transfers. Default 8."""
 
@@ -65,3 +68,7 @@ def storage_account_url_template() -> str | None:
 
 def transfer_concurrency() -> int:
     return max(1, int(_number(UPLOAD_CONCURRENCY, 8)))
+
+
+def copy_datastore_sources() -> bool:
+    return (os.environ.get(COPY_DATASTORE_SOURCES) or "").strip().lower() in ("1", "true", "yes")

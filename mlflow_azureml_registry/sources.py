@@ -94,12 +94,7 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
     """Yield the model folder for ``source`` (temporary downloads are removed afterwards)."""
     if not isinstance(source, str) or not source.strip():
         raise MlflowException("source must be a non-empty URI or path", error_code=INVALID_PARAMETER_VALUE)
-    if source.startswith("azureml://registries/"):
-        raise MlflowException(
-            f"Registering from an Azure ML registry ({source}) is not supported yet; download the model with "
-            "MLClient(registry_name=...).models.download(...) and register the local folder instead.",
-            error_code=NOT_IMPLEMENTED,
-        )
+    _refuse_registry(source)
     if local_model_path:
         yield _checked(Path(local_model_path), source, _folder_name(_source_leaf(source)))
         return
@@ -107,12 +102,6 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
     if path is not None:
         yield _checked(path, source, _folder_name(path.resolve().name))
         return
-    if source.startswith("azureml:"):
-        raise MlflowException(
-            f"Registering from Azure ML paths ({source}) is not supported yet; download the files and register "
-            "the local folder instead.",
-            error_code=NOT_IMPLEMENTED,
-        )
     from mlflow.artifacts import download_artifacts
 
     scratch = tempfile.mkdtemp(prefix="mlflow-azureml-registry-")
@@ -130,6 +119,15 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
         yield _checked(Path(downloaded), source, _folder_name(_source_leaf(source)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _refuse_registry(source: str) -> None:
+    if source.startswith("azureml://registries/"):
+        raise MlflowException(
+            f"Registering from an Azure ML registry ({source}) is not supported yet; download the model with "
+            "MLClient(registry_name=...).models.download(...) and register the local folder instead.",
+            error_code=NOT_IMPLEMENTED,
+        )
 
 
 def _source_leaf(source: str) -> str:
@@ -151,3 +149,105 @@ def _checked(path: Path, source: str, folder_name: str) -> LocalModel:
     if not any(p.is_file() for p in path.rglob("*")):
         raise MlflowException(f"Model source {source!r} is an empty folder", error_code=INVALID_PARAMETER_VALUE)
     return LocalModel(path, folder_name)
+
+
+# -- sources that already live in Azure ML ---------------------------------------------------------
+_DATASTORE_SOURCE = re.compile(
+    r"^azureml://(?:subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)/"
+    r"(?:providers/Microsoft\.MachineLearningServices/)?workspaces/(?P<ws>[^/]+)/)?"
+    r"datastores/(?P<ds>[^/]+)/paths/(?P<path>.*)$",
+    re.IGNORECASE,
+)
+_JOB_OUTPUT = re.compile(r"^azureml://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)(?:/paths/(?P<path>.*))?$")
+_ASSET = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>latest))$")
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """Model files already on a workspace datastore, and what Azure ML knows about them."""
+
+    location: Any  # uri.DatastoreLocation
+    model_type: Optional[str] = None  # None: decide from the files (MLmodel present or not)
+    flavors: Optional[dict[str, Any]] = None
+    referenced: bool = False  # a datastore or job path: not content-addressed, may change under the version
+
+
+def azureml_source(source: str, gateway: Any) -> Optional[RemoteModel]:
+    """Resolve ``azureml://datastores/...``, ``azureml://jobs/.../outputs/...`` and ``azureml:<name>:<version>``.
+
+    ``gateway`` is the registry workspace's gateway (short forms are relative to it). None for other URIs.
+    """
+    from .azure import errors as az
+    from .azure.workspace import WorkspaceRef
+    from .uri import DatastoreLocation, parse_asset_uri
+
+    _refuse_registry(source)
+    match = _DATASTORE_SOURCE.match(source)
+    if match:
+        workspace = gateway.workspace
+        if match["sub"]:
+            workspace = WorkspaceRef(match["sub"], match["rg"], match["ws"])
+        return RemoteModel(DatastoreLocation(workspace, match["ds"], match["path"].strip("/")), referenced=True)
+    match = _JOB_OUTPUT.match(source)
+    if match:
+        try:
+            job = gateway.jobs.get(match["job"])
+        except az.NotFound:
+            raise MlflowException(f"Job {match['job']!r} of source {source!r} does not exist in this workspace",
+                                  error_code=RESOURCE_DOES_NOT_EXIST) from None
+        outputs = (job.get("properties") or {}).get("outputs") or {}
+        output = outputs.get(match["output"])
+        if output is None:
+            raise MlflowException(
+                f"Job {match['job']!r} has no output {match['output']!r} "
+                f"(it has: {', '.join(sorted(outputs)) or 'none'})",
+                error_code=RESOURCE_DOES_NOT_EXIST,
+            )
+        # An output without an explicit uri lands at the SDK's default place on the default datastore.
+        base = output.get("uri") or f"azureml://datastores/workspaceblobstore/paths/azureml/{match['job']}/{match['output']}/"
+        location = parse_asset_uri(base, gateway.workspace)
+        return RemoteModel(location.child(match["path"] or ""), referenced=True)
+    match = _ASSET.match(source)
+    if match:
+        name = match["name"]
+        try:
+            if match["label"]:
+                newest = next(iter(gateway.models.list_versions(name, list_view_type="ActiveOnly",
+                                                                  order_by="createdtime desc", top=1)), None)
+                if newest is None:
+                    raise az.NotFound(f"Model {name!r} has no versions")
+                resource = newest
+            else:
+                resource = gateway.models.get_version(name, match["version"])
+        except az.NotFound:
+            raise MlflowException(
+                f"Model asset of source {source!r} does not exist", error_code=RESOURCE_DOES_NOT_EXIST
+            ) from None
+        props = resource.get("properties") or {}
+        return RemoteModel(parse_asset_uri(props.get("modelUri") or "", gateway.workspace),
+                           props.get("modelType"), props.get("flavors") or None)
+    if source.startswith("azureml:"):
+        raise MlflowException(
+            f"Unrecognised Azure ML source {source!r}. Supported: azureml://datastores/<datastore>/paths/<path>, "
+            "azureml://jobs/<job>/outputs/<output>/paths/<path>, azureml:<model>:<version>, azureml:<model>@latest",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    return None
+
+
+def describe_remote(remote: RemoteModel, folder: Any) -> RemoteModel:
+    """Fill model type and flavors from the files when unknown: ``MLmodel`` present means an MLflow model."""
+    if remote.model_type is not None:
+        return remote
+    blobs = list(folder.list(remote.location.path))
+    if not blobs:
+        raise MlflowException(f"No files at {remote.location.asset_uri}", error_code=RESOURCE_DOES_NOT_EXIST)
+    raw = folder.read(f"{remote.location.path}/MLmodel")
+    if raw is None:
+        return RemoteModel(remote.location, "custom_model", None, remote.referenced)
+    try:
+        data = yaml.safe_load(raw) or {}
+    except yaml.YAMLError as exc:
+        raise MlflowException(f"Could not read MLmodel at {remote.location.asset_uri}: {exc}",
+                              error_code=INVALID_PARAMETER_VALUE) from None
+    return RemoteModel(remote.location, "mlflow_model", flavors_from_mlmodel(data), remote.referenced)

@@ -20,7 +20,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
-from . import mapping, registration, search, session, sources, validation
+from . import mapping, registration, search, session, settings, sources, validation
 from . import stages as _stages
 from .azure import errors as az
 from .azure.gateway import AzureMLGateway
@@ -33,7 +33,7 @@ from .unsupported import (
     PromptsAndWebhooksRefused,
     refuse,
 )
-from .uri import DatastoreLocation, InvalidUri, parse_asset_uri, parse_registry_uri
+from .uri import InvalidUri, parse_artifact_uri, parse_asset_uri, parse_registry_uri
 
 _logger = logging.getLogger(__name__)
 
@@ -172,22 +172,50 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             self._put_container(name, container)
 
     def search_registered_models(self, filter_string=None, max_results=None, order_by=None, page_token=None):
-        def list_models() -> Iterator[RegisteredModel]:
-            with azure_errors():
-                for container in self._gateway.models.list_containers(list_view_type=_stages.LIST_VIEW):
-                    yield self._registered_model(container)
-
-        def get_models(names: set[str]) -> Iterator[RegisteredModel]:
-            for name in sorted(names):
-                try:
-                    yield self.get_registered_model(name)
-                except MlflowException as exc:
-                    if exc.error_code != "RESOURCE_DOES_NOT_EXIST" and exc.error_code != "INVALID_PARAMETER_VALUE":
-                        raise
-
         return search.search_registered_models(
-            filter_string, max_results, order_by, page_token, list_models=list_models, get_models=get_models
+            filter_string, max_results, order_by, page_token, self._search_registry()
         )
+
+    # -- reads for search.py (it decides what to ask for; absent models/versions are None) -----------
+    def _search_registry(self) -> search.Registry:
+        return search.Registry(
+            scope=self.store_uri,
+            get_container=self._search_container,
+            list_containers=self._search_containers,
+            get_version=self._search_version,
+            list_versions=self._search_versions,
+            model_entity=self._registered_model,
+            version_entity=self._entity,
+        )
+
+    def _search_container(self, name: str) -> Optional[Json]:
+        with azure_errors():
+            try:
+                return self._gateway.models.get_container(name)
+            except az.NotFound:
+                return None
+
+    def _search_containers(self) -> Iterator[Json]:
+        with azure_errors():
+            yield from self._gateway.models.list_containers(list_view_type=_stages.LIST_VIEW)
+
+    def _search_version(self, name: str, version: str) -> Optional[Json]:
+        with azure_errors():
+            try:
+                return self._gateway.models.get_version(name, version)
+            except az.NotFound:
+                return None
+
+    def _search_versions(
+        self, name: str, *, tags: Optional[str] = None, properties: Optional[str] = None
+    ) -> Iterator[Json]:
+        with azure_errors():
+            try:
+                yield from self._gateway.models.list_versions(
+                    name, list_view_type=_stages.LIST_VIEW, tags=tags, properties=properties
+                )
+            except az.NotFound:  # the model went away after it was listed
+                return
 
     # -- stages -------------------------------------------------------------------------------------
     def _latest(self, name: str, wanted: Optional[Iterable[str]], container: Optional[Json]) -> list[ModelVersion]:
@@ -248,21 +276,11 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             mapping.PROP_MODEL_ID: model_id,
         }
         gateway = self._gateway
-        registered = self._registered_source(source) if not local_model_path else None
-        if registered is not None and registered.location.workspace == self.workspace:
-            # Same workspace: the new version references the same files; nothing is copied.
-            body = mapping.new_version_body(
-                model_uri=registered.location.asset_uri,
-                model_type=registered.model_type,
-                description=description,
-                tags=tag_map,
-                facts=facts,
-                flavors=registered.flavors,
-            )
-            with azure_errors():
-                stored = registration.create_version(gateway, name, body, container)
-            return self._entity(name, stored, container)
-        download_uri = registered.location.artifact_uri if registered is not None else source
+        remote = self._remote_source(source) if not local_model_path else None
+        in_place = remote is not None and remote.location.workspace == self.workspace
+        if in_place and not (remote.referenced and settings.copy_datastore_sources()):
+            return self._create_in_place(name, remote, container, description, tag_map, facts)
+        download_uri = remote.location.artifact_uri if remote is not None else source
         local = sources.local_model(download_uri, local_model_path=local_model_path, tracking_uri=self.tracking_uri)
         with local as model, azure_errors():
             uploaded = registration.upload_folder(gateway, model, model_name=name)
@@ -277,15 +295,39 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             stored = registration.create_version(gateway, name, body, container)
         return self._entity(name, stored, container)
 
-    def _registered_source(self, source: Any) -> Optional[_RegisteredSource]:
-        """A ``models:/<name>/...`` source of this registry, or an ``azureml-registry://`` artifact URI."""
+    def _create_in_place(self, name, remote, container, description, tag_map, facts) -> ModelVersion:
+        """A version over files already in this workspace: nothing is copied.
+
+        Registered versions' files are content-addressed and immutable; datastore and job paths are not,
+        so such versions say so in their properties (``mlflow.referencedInPlace``).
+        """
+        gateway = self._gateway
+        with azure_errors():
+            remote = sources.describe_remote(remote, gateway.blob_folder(remote.location.datastore))
+            if remote.referenced:
+                facts = {**facts, mapping.PROP_REFERENCED: "true"}
+            body = mapping.new_version_body(
+                model_uri=remote.location.asset_uri,
+                model_type=remote.model_type,
+                description=description,
+                tags=tag_map,
+                facts=facts,
+                flavors=remote.flavors,
+            )
+            stored = registration.create_version(gateway, name, body, container)
+        return self._entity(name, stored, container)
+
+    def _remote_source(self, source: Any) -> Optional[sources.RemoteModel]:
+        """Where the files of a source already in Azure ML are: this registry's ``models:/`` URIs,
+        ``azureml-registry://`` artifact URIs, datastore and job-output paths, ``azureml:<name>:<version>``."""
         if not isinstance(source, str):
             return None
         if source.startswith("azureml-registry:"):
             with azure_errors():
-                from .uri import parse_artifact_uri
-
-                return _RegisteredSource(parse_artifact_uri(source), None, None)
+                return sources.RemoteModel(parse_artifact_uri(source))
+        if source.startswith("azureml:"):
+            with azure_errors():
+                return sources.azureml_source(source, self._gateway)
         parsed = sources.parse_models_uri(source)
         if parsed is None:
             return None
@@ -304,7 +346,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             newest = max(latest, key=lambda mv: int(mv.version))
             resource = self._version(name, newest.version)
         props = resource.get("properties") or {}
-        return _RegisteredSource(
+        return sources.RemoteModel(
             parse_asset_uri(props.get("modelUri") or "", self.workspace),
             props.get("modelType") or mapping.MODEL_TYPE_CUSTOM,
             props.get("flavors") or None,
@@ -346,30 +388,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             ) from None
 
     def search_model_versions(self, filter_string=None, max_results=None, order_by=None, page_token=None):
-        def list_versions(names: Optional[set[str]]) -> Iterator[ModelVersion]:
-            if names is None:
-                with azure_errors():
-                    containers = list(self._gateway.models.list_containers(list_view_type=_stages.LIST_VIEW))
-            else:
-                containers = []
-                for name in sorted(names):
-                    try:
-                        containers.append(self._container(name))
-                    except MlflowException as exc:
-                        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                            raise
-            for container in containers:
-                name = container.get("name")
-                try:
-                    for resource in self._versions(name):
-                        yield self._entity(name, resource, container)
-                except MlflowException as exc:
-                    if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-                        raise
-
-        return search.search_model_versions(
-            filter_string, max_results, order_by, page_token, list_versions=list_versions
-        )
+        return search.search_model_versions(filter_string, max_results, order_by, page_token, self._search_registry())
 
     def set_model_version_tag(self, name, version, tag):
         validation.model_version_tags([tag])
@@ -436,15 +455,6 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def _await_model_version_creation(self, mv, await_creation_for):
         """Creation is synchronous (files first, then the version), so there is nothing to wait for."""
         return None
-
-
-class _RegisteredSource:
-    """Where a registered source's files are, and what Azure ML knows about them."""
-
-    def __init__(self, location: DatastoreLocation, model_type: Optional[str], flavors: Optional[Json]) -> None:
-        self.location = location
-        self.model_type = model_type or mapping.MODEL_TYPE_CUSTOM
-        self.flavors = flavors
 
 
 def _source_run_id(model_id: str, tracking_uri: Optional[str]) -> Optional[str]:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-from .errors import AzureMLError, Forbidden, NotFound, Unauthenticated
+from .errors import AzureMLError, Forbidden, NotFound, Unauthenticated, UnsafeBlobName
 
 UPLOAD_CONFIRMATION = {"upload_status": "completed"}
 BLOCK_SIZE = 4 * 1024 * 1024
@@ -133,6 +133,18 @@ class BlobFolder:
         except AzureError as exc:
             raise storage_error(exc, f"listing blobs under {start!r}") from None
 
+    def read(self, blob_name: str, *, limit: int = 16 * 1024 * 1024) -> Optional[bytes]:
+        """A small blob's bytes (e.g. ``MLmodel``), or None when it does not exist."""
+        try:
+            blob = self._container.get_blob_client(blob_name)
+            if blob.get_blob_properties().size > limit:
+                raise AzureMLError(f"Blob {blob_name!r} is larger than {limit} bytes")
+            return blob.download_blob().readall()
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise storage_error(exc, f"reading blob {blob_name!r}") from None
+
     def download_files(self, items: Iterable[tuple[str, int, Path]], *, progress=None) -> None:
         """Download ``(blob name, size, local path)`` items in parallel (large ones block-parallel)."""
         items = list(items)
@@ -179,9 +191,9 @@ def safe_join(root: Path, relative: str) -> Path:
     normalized = posixpath.normpath(relative.replace("\\", "/"))
     drive = len(normalized) > 1 and normalized[1] == ":"
     if normalized.startswith("/") or normalized == ".." or normalized.startswith("../") or drive:
-        raise AzureMLError(f"Refusing blob path {relative!r}: it would be written outside {root}")
+        raise UnsafeBlobName(f"Refusing blob path {relative!r}: it would be written outside {root}")
     target = (root / normalized).resolve()
     root_resolved = root.resolve()
     if target != root_resolved and root_resolved not in target.parents:
-        raise AzureMLError(f"Refusing blob path {relative!r}: it would be written outside {root}")
+        raise UnsafeBlobName(f"Refusing blob path {relative!r}: it would be written outside {root}")
     return Path(os.fspath(target))

@@ -70,6 +70,10 @@ class ServiceUnavailable(AzureMLError):
     """5xx after the retry policy gave up."""
 
 
+class UnsafeBlobName(AzureMLError):
+    """A blob name that would be written outside the download folder (``..``, absolute paths)."""
+
+
 class OutcomeUnknown(AzureMLError):
     """The connection failed after the request may have reached the service (a write may have happened)."""
 

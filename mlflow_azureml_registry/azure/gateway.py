@@ -10,6 +10,7 @@ from ..settings import HttpSettings
 from .arm import ArmClient
 from .blobs import BlobFolder
 from .datastores import Datastore, Datastores, account_url
+from .jobs import Jobs
 from .models import ModelAssets
 from .workspace import WorkspaceRef
 
@@ -33,6 +34,7 @@ class AzureMLGateway:
         self._http = http
         self.models = ModelAssets(self._arm, workspace)
         self.datastores = Datastores(self._arm, workspace)
+        self.jobs = Jobs(self._arm, workspace)
         self._storage_account_url = storage_account_url
         self._concurrency = transfer_concurrency
         self._lock = threading.Lock()

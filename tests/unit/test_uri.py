@@ -91,3 +91,19 @@ def test_helpers_build_registry_uri():
     assert registry_uri_from_tracking_uri(tracking) == registry_uri(WS)
     with pytest.raises(InvalidUri):
         registry_uri_from_tracking_uri("http://localhost:5000")
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/../../evil", "/etc/passwd", "C:/x", "..", "a/b/../../../c"])
+def test_blob_names_that_would_escape_the_destination_are_refused(tmp_path, name):
+    from mlflow_azureml_registry.azure.blobs import safe_join
+    from mlflow_azureml_registry.azure.errors import AzureMLError
+
+    with pytest.raises(AzureMLError, match="outside"):
+        safe_join(tmp_path, name)
+
+
+def test_blob_names_inside_the_destination_are_joined(tmp_path):
+    from mlflow_azureml_registry.azure.blobs import safe_join
+
+    assert safe_join(tmp_path, "a/b/../c.txt") == (tmp_path / "a" / "c.txt").resolve()
+    assert safe_join(tmp_path, "MLmodel") == (tmp_path / "MLmodel").resolve()
