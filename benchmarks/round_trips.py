@@ -38,12 +38,13 @@ MINIMUM = {
     "set_registered_model_alias": (4, 1, "MLflow's GET container; GET version (must exist); GET + PUT container"),
     "register_model (first in process)": (
         6, 0, "GET container (404) + PUT; GET container; datastore + listSecrets (once per process); PUT version. "
-              "Blobs: HEAD (reuse?), one PUT per file, the completion marker"),
+              "Blobs: HEAD (reuse?), one PUT per file, the SHA-256 manifest, the completion marker"),
     "register_model (second, same files)": (
-        3, 0, "GET container (exists); GET container (nextVersion); PUT version. Blobs: HEAD only (reused)"),
+        3, 0, "GET container (exists); GET container (nextVersion); PUT version. "
+              "Blobs: HEAD (reused), manifest if absent"),
     "load_model('models:/<name>@<alias>') cold": (
         6, 1, "GET container + GET version (alias); MLflow's GET container; GET version (download URI); "
-              "datastore + listSecrets. Blobs: one listing, one GET per file"),
+              "datastore + listSecrets. Blobs: one listing, the manifest, one GET per file (verified as it streams)"),
 }
 
 # Where the plugin spends more than the minimum, and why (safety, not waste): call -> (extra requests, why).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 import posixpath
+import re
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -21,7 +22,10 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import session
 from .azure.blobs import safe_join
+from .azure.errors import IntegrityError
+from .content import parse_manifest, sha256_hex
 from .errors import azure_errors
+from .registration import MANIFEST_NAME, manifest_blob
 from .uri import InvalidUri, parse_artifact_uri
 
 _READ_ONLY = (
@@ -47,6 +51,38 @@ class AzureMLArtifactRepository(ArtifactRepository):
     def _folder(self):
         return session.gateway(self.location.workspace).blob_folder(self.location.datastore)
 
+    def _expected_sha256(self, folder, names: list[str], prefix: Optional[str] = None) -> Optional[dict[str, str]]:
+        """blob name -> SHA-256 for ``names``, from the version's manifest (checked against the URI's digest).
+
+        None when the URI carries no digest (files referenced in place, versions made elsewhere). A name the
+        manifest does not know is an error: the files changed after registration.
+        """
+        digest = self.location.manifest_sha256
+        if not digest:
+            return None
+        match = _UPLOAD_FOLDER.match(self.location.path + "/")
+        raw = folder.read(manifest_blob(match.group(1) + "/x")) if match else None
+        if raw is None:
+            raise IntegrityError(f"The manifest of {self.artifact_uri} is missing; the files cannot be verified")
+        if sha256_hex(raw) != digest:
+            raise IntegrityError(f"The manifest of {self.artifact_uri} does not match the registered version")
+        manifest = parse_manifest(raw)
+        expected: dict[str, str] = {}
+        found: dict[str, set[str]] = {}
+        for name in names:
+            inside = _UPLOAD_FILE.match(name)
+            if not inside or inside.group(2) not in manifest:
+                raise IntegrityError(f"{name!r} is not part of the registered version's files")
+            expected[name] = manifest[inside.group(2)]
+            found.setdefault(inside.group(1), set()).add(inside.group(2))
+        if prefix is not None:
+            # A download of whole model folders must bring every file the version was registered with.
+            for upload_folder, files in found.items():
+                if upload_folder.startswith(prefix.rstrip("/")) and set(manifest) - files:
+                    missing = sorted(set(manifest) - files)[0]
+                    raise IntegrityError(f"{upload_folder}/{missing} of the registered version is missing from storage")
+        return expected
+
     def _blob_name(self, path: Optional[str]) -> str:
         relative = (path or "").strip("/")
         if relative and ".." in relative.split("/"):
@@ -60,6 +96,8 @@ class AzureMLArtifactRepository(ArtifactRepository):
         infos = []
         with azure_errors():
             for name, size in self._folder().walk(prefix):
+                if posixpath.basename(name) == MANIFEST_NAME:
+                    continue
                 relative = name[len(root):].rstrip("/") if name.startswith(root) else name.rstrip("/")
                 infos.append(FileInfo(relative, size is None, size))
         return sorted(infos, key=lambda f: f.path)
@@ -74,7 +112,8 @@ class AzureMLArtifactRepository(ArtifactRepository):
                     f"Artifact {remote_file_path!r} not found at {self.artifact_uri}",
                     error_code=RESOURCE_DOES_NOT_EXIST,
                 )
-            folder.download_files([(name, sizes[name], Path(local_path))])
+            expected = self._expected_sha256(folder, [name])
+            folder.download_files([(name, sizes[name], Path(local_path))], expected_sha256=expected)
 
     def download_artifacts(self, artifact_path: str, dst_path: Optional[str] = None) -> str:
         """One listing, then parallel downloads (MLflow's default lists folder by folder)."""
@@ -91,7 +130,7 @@ class AzureMLArtifactRepository(ArtifactRepository):
         root = self.location.path + "/"
         with azure_errors():
             folder = self._folder()
-            entries = list(folder.list(prefix))
+            entries = [e for e in folder.list(prefix) if posixpath.basename(e.name) != MANIFEST_NAME]
             if not entries and artifact_path:
                 # A single file, e.g. "MLmodel".
                 parent = posixpath.dirname(prefix)
@@ -101,11 +140,12 @@ class AzureMLArtifactRepository(ArtifactRepository):
                     f"No artifacts found at {self.location.child(artifact_path).artifact_uri}",
                     error_code=RESOURCE_DOES_NOT_EXIST,
                 )
+            expected = self._expected_sha256(folder, [e.name for e in entries], prefix)
             plan = []
             for entry in entries:
                 relative = entry.name[len(root):] if entry.name.startswith(root) else entry.name
                 plan.append((entry.name, entry.size, safe_join(dst_root, relative)))
-            folder.download_files(plan)
+            folder.download_files(plan, expected_sha256=expected)
         return str(dst_root / artifact_path) if artifact_path else str(dst_root)
 
     # -- write (refused) ----------------------------------------------------------------------------
@@ -117,3 +157,8 @@ class AzureMLArtifactRepository(ArtifactRepository):
 
     def delete_artifacts(self, artifact_path=None):
         raise MlflowException(_READ_ONLY, error_code=NOT_IMPLEMENTED)
+
+
+# LocalUpload/<hash>/<folder>/<file>: the manifest is keyed by <file>, the path inside the folder.
+_UPLOAD_FOLDER = re.compile(r"^(.*?LocalUpload/[0-9a-f]{64})/")
+_UPLOAD_FILE = re.compile(r"^(.*?LocalUpload/[0-9a-f]{64}/[^/]+)/(.+)$")

@@ -8,7 +8,7 @@ land identical folders in the same ``LocalUpload/<hash>/<name>`` place and reuse
 from __future__ import annotations
 
 import hashlib
-import os
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ class LocalFile:
     relative_path: str  # POSIX separators, relative to the folder root
     path: Path
     size: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class FolderSnapshot:
     @property
     def total_size(self) -> int:
         return sum(f.size for f in self.files)
+
+    def manifest(self) -> bytes:
+        """The per-file SHA-256 manifest, canonical JSON (its own SHA-256 goes into the version's properties)."""
+        files = {f.relative_path: {"sha256": f.sha256, "size": f.size} for f in self.files}
+        return json.dumps({"version": 1, "files": files}, sort_keys=True, separators=(",", ":")).encode()
 
     @property
     def indicator(self) -> str:
@@ -54,15 +60,23 @@ def _walk(root: Path, directory: Path, digest, files: list[LocalFile]) -> None:
         target = entry.resolve() if entry.is_symlink() else entry
         if target.is_file():
             size = 0
+            file_digest = hashlib.sha256()
             with open(target, "rb") as handle:
                 for chunk in iter(lambda h=handle: h.read(_CHUNK), b""):
                     digest.update(chunk)
+                    file_digest.update(chunk)
                     size += len(chunk)
             relative = entry.relative_to(root).as_posix()
-            files.append(LocalFile(relative, target, size))
+            files.append(LocalFile(relative, target, size, file_digest.hexdigest()))
         elif target.is_dir():
             _walk(root, entry, digest, files)
 
 
-def is_mlflow_model(root: Path) -> bool:
-    return os.path.isfile(os.path.join(root, "MLmodel"))
+def parse_manifest(raw: bytes) -> dict[str, str]:
+    """relative path -> SHA-256 from a manifest written by :meth:`FolderSnapshot.manifest`."""
+    data = json.loads(raw.decode("utf-8"))
+    return {path: entry["sha256"] for path, entry in data["files"].items()}
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

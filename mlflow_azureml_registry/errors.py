@@ -23,6 +23,7 @@ from .uri import InvalidUri
 
 _CODES = (
     (az.UnsafeBlobName, INVALID_STATE),
+    (az.IntegrityError, INVALID_STATE),
     (az.NotFound, RESOURCE_DOES_NOT_EXIST),
     (az.Conflict, RESOURCE_ALREADY_EXISTS),
     (az.BadRequest, INVALID_PARAMETER_VALUE),

@@ -26,6 +26,8 @@ PROP_RUN_ID = "mlflow.runId"
 PROP_RUN_LINK = "mlflow.runLink"
 PROP_MODEL_ID = "mlflow.modelId"
 PROP_REGISTRATION_ID = "mlflow.registrationId"
+PROP_MANIFEST = "mlflow.manifestSha256"
+"""SHA-256 of the per-file SHA-256 manifest stored beside the files; downloads are checked against it."""
 PROP_REFERENCED = "mlflow.referencedInPlace"
 """Set on versions whose files stay at a datastore or job-output path (not copied, may change later)."""
 RESERVED_PROPERTY_PREFIX = "mlflow."
@@ -224,3 +226,17 @@ def new_version_body(
 
 def registration_id(resource: Json) -> Optional[str]:
     return (_props(resource).get("properties") or {}).get(PROP_REGISTRATION_ID)
+
+
+def version_location(resource: Json, default_workspace: Any) -> Any:
+    """Where a version's files are (``modelUri``), with the manifest digest they must match, if any.
+
+    Raises ``uri.InvalidUri`` when the files are not on a workspace datastore.
+    """
+    from dataclasses import replace
+
+    from .uri import parse_asset_uri
+
+    props = _props(resource)
+    location = parse_asset_uri(props.get("modelUri") or "", default_workspace)
+    return replace(location, manifest_sha256=(props.get("properties") or {}).get(PROP_MANIFEST) or None)

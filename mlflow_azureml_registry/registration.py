@@ -15,13 +15,14 @@ A version therefore never exists without its files, and never carries two regist
 from __future__ import annotations
 
 import logging
+import posixpath
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .azure import errors as az
 from .azure.gateway import AzureMLGateway
-from .content import FolderSnapshot, snapshot
+from .content import FolderSnapshot, sha256_hex, snapshot
 from .mapping import PROP_REGISTRATION_ID, registration_id
 from .sources import LocalModel
 from .uri import DatastoreLocation
@@ -33,11 +34,24 @@ ARTIFACT_ORIGIN = "LocalUpload"
 MAX_ALLOCATION_ATTEMPTS = 20
 
 
+MANIFEST_NAME = ".mlflow-manifest.json"
+
+
 @dataclass(frozen=True)
 class UploadedFolder:
     location: DatastoreLocation
     snapshot: FolderSnapshot
     reused: bool
+    manifest_sha256: str
+
+
+def manifest_blob(folder_path: str) -> str:
+    """Where the per-file SHA-256 manifest of ``LocalUpload/<hash>/<folder>`` lives: ``LocalUpload/<hash>/``.
+
+    Outside the model folder, and not a name the folder's prefix matches (the Azure ML SDK downloads
+    by prefix), so SDK users never see it. The hash fixes the files, so one manifest serves any folder name.
+    """
+    return posixpath.dirname(folder_path.rstrip("/")) + "/" + MANIFEST_NAME
 
 
 def upload_folder(
@@ -54,16 +68,21 @@ def upload_folder(
     )
     folder = gateway.blob_folder(UPLOAD_DATASTORE)
     indicator = f"{location.path}/{snap.indicator}"
+    manifest = snap.manifest()
+    digest = sha256_hex(manifest)
     if folder.is_complete(indicator):
         _logger.info("Model files already uploaded at %s; reusing them", location.path)
-        return UploadedFolder(location, snap, reused=True)
+        # An upload made by the Azure ML SDK has no manifest yet; the content decides it, so add it if absent.
+        folder.upload_bytes(manifest_blob(location.path), manifest, overwrite=False)
+        return UploadedFolder(location, snap, reused=True, manifest_sha256=digest)
     folder.upload_files(
         ((f.path, f"{location.path}/{f.relative_path}", f.size) for f in snap.files),
         progress=progress,
     )
+    folder.upload_bytes(manifest_blob(location.path), manifest)
     # Metadata as the SDK writes it; "version" is a placeholder there too until the version exists.
     folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})
-    return UploadedFolder(location, snap, reused=False)
+    return UploadedFolder(location, snap, reused=False, manifest_sha256=digest)
 
 
 def next_version(container: dict[str, Any]) -> int:

@@ -22,7 +22,7 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, NOT_IMPLEMENTED, RESOURCE_DOES_NOT_EXIST
 
-from .mapping import flavors_from_mlmodel
+from .mapping import flavors_from_mlmodel, version_location
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 REGISTERED_MODEL_META = "registered_model_meta"
@@ -224,8 +224,8 @@ def azureml_source(source: str, gateway: Any) -> Optional[RemoteModel]:
                 f"Model asset of source {source!r} does not exist", error_code=RESOURCE_DOES_NOT_EXIST
             ) from None
         props = resource.get("properties") or {}
-        return RemoteModel(parse_asset_uri(props.get("modelUri") or "", gateway.workspace),
-                           props.get("modelType"), props.get("flavors") or None)
+        return RemoteModel(version_location(resource, gateway.workspace), props.get("modelType"),
+                           props.get("flavors") or None)
     if source.startswith("azureml:"):
         raise MlflowException(
             f"Unrecognised Azure ML source {source!r}. Supported: azureml://datastores/<datastore>/paths/<path>, "

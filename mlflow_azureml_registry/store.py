@@ -33,7 +33,7 @@ from .unsupported import (
     PromptsAndWebhooksRefused,
     refuse,
 )
-from .uri import InvalidUri, parse_artifact_uri, parse_asset_uri, parse_registry_uri
+from .uri import InvalidUri, parse_artifact_uri, parse_registry_uri
 
 _logger = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 model_type=model.model_type,
                 description=description,
                 tags=tag_map,
-                facts=facts,
+                facts={**facts, mapping.PROP_MANIFEST: uploaded.manifest_sha256},
                 flavors=model.flavors,
             )
             stored = registration.create_version(gateway, name, body, container)
@@ -306,6 +306,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             remote = sources.describe_remote(remote, gateway.blob_folder(remote.location.datastore))
             if remote.referenced:
                 facts = {**facts, mapping.PROP_REFERENCED: "true"}
+            if remote.location.manifest_sha256:
+                facts = {**facts, mapping.PROP_MANIFEST: remote.location.manifest_sha256}
             body = mapping.new_version_body(
                 model_uri=remote.location.asset_uri,
                 model_type=remote.model_type,
@@ -346,11 +348,10 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             newest = max(latest, key=lambda mv: int(mv.version))
             resource = self._version(name, newest.version)
         props = resource.get("properties") or {}
-        return sources.RemoteModel(
-            parse_asset_uri(props.get("modelUri") or "", self.workspace),
-            props.get("modelType") or mapping.MODEL_TYPE_CUSTOM,
-            props.get("flavors") or None,
-        )
+        with azure_errors():
+            location = mapping.version_location(resource, self.workspace)
+        model_type = props.get("modelType") or mapping.MODEL_TYPE_CUSTOM
+        return sources.RemoteModel(location, model_type, props.get("flavors") or None)
 
     def update_model_version(self, name, version, description):
         resource = self._version(name, version)
@@ -379,7 +380,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         resource = self._version(name, version)
         model_uri = (resource.get("properties") or {}).get("modelUri") or ""
         try:
-            return parse_asset_uri(model_uri, self.workspace).artifact_uri
+            return mapping.version_location(resource, self.workspace).artifact_uri
         except InvalidUri:
             raise MlflowException(
                 f"Model version {name}/{version} keeps its files at {model_uri!r}, which is not a workspace "

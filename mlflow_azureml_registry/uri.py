@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import unquote
 
 from .azure.workspace import WorkspaceRef
@@ -21,7 +21,7 @@ _WORKSPACE = re.compile(
     re.IGNORECASE,
 )
 _LONG_PREFIX = re.compile(r"^[A-Za-z0-9.\-]+(?::\d+)?/mlflow/v[0-9.]+/", re.IGNORECASE)
-_DATASTORE_PATH = re.compile(r"^/datastores/(?P<ds>[^/]+)/paths/(?P<path>.+)$")
+_DATASTORE_PATH = re.compile(r"^/datastores/(?P<ds>[^/]+)(?:/sha256/(?P<digest>[0-9a-f]{64}))?/paths/(?P<path>.+)$")
 
 REGISTRY_URI_SHAPE = (
     f"{SCHEME}://subscriptions/<subscription-id>/resourceGroups/<resource-group>/workspaces/<workspace>"
@@ -70,19 +70,27 @@ def registry_uri(workspace: WorkspaceRef) -> str:
 
 @dataclass(frozen=True)
 class DatastoreLocation:
-    """A folder (or file) on a workspace datastore."""
+    """A folder (or file) on a workspace datastore.
+
+    ``manifest_sha256``, when known, is the digest of the per-file SHA-256 manifest the files must
+    match; artifact URIs carry it (``.../sha256/<digest>/paths/...``) so downloads can be verified
+    from the URI alone.
+    """
 
     workspace: WorkspaceRef
     datastore: str
     path: str  # no leading or trailing '/'
+    manifest_sha256: Optional[str] = None
 
     def child(self, relative: str) -> DatastoreLocation:
         relative = relative.strip("/")
-        return DatastoreLocation(self.workspace, self.datastore, f"{self.path}/{relative}" if relative else self.path)
+        path = f"{self.path}/{relative}" if relative else self.path
+        return DatastoreLocation(self.workspace, self.datastore, path, self.manifest_sha256)
 
     @property
     def artifact_uri(self) -> str:
-        return f"{registry_uri(self.workspace)}/datastores/{self.datastore}/paths/{self.path}"
+        digest = f"/sha256/{self.manifest_sha256}" if self.manifest_sha256 else ""
+        return f"{registry_uri(self.workspace)}/datastores/{self.datastore}{digest}/paths/{self.path}"
 
     @property
     def asset_uri(self) -> str:
@@ -98,7 +106,7 @@ def parse_artifact_uri(uri: str) -> DatastoreLocation:
             f"Expected an artifact URI of the form {SCHEME}://subscriptions/<s>/resourceGroups/<rg>/workspaces/<w>"
             f"/datastores/<datastore>/paths/<path>; got {uri!r}"
         )
-    return DatastoreLocation(ref, unquote(match["ds"]), unquote(match["path"]).strip("/"))
+    return DatastoreLocation(ref, unquote(match["ds"]), unquote(match["path"]).strip("/"), match["digest"])
 
 
 _ASSET_URI = re.compile(

@@ -7,6 +7,7 @@ upload is never mistaken for a complete one and either tool reuses the other's c
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 from collections.abc import Iterable, Iterator
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
-from .errors import AzureMLError, Forbidden, NotFound, Unauthenticated, UnsafeBlobName
+from .errors import AzureMLError, Forbidden, IntegrityError, NotFound, Unauthenticated, UnsafeBlobName
 
 UPLOAD_CONFIRMATION = {"upload_status": "completed"}
 BLOCK_SIZE = 4 * 1024 * 1024
@@ -104,6 +105,16 @@ class BlobFolder:
         except AzureError as exc:
             raise storage_error(exc, f"upload of {blob_name!r}") from None
 
+    def upload_bytes(self, blob_name: str, data: bytes, *, overwrite: bool = True) -> None:
+        """Write a small blob; with ``overwrite=False`` an existing blob is left as it is (one request either way)."""
+        try:
+            self._container.get_blob_client(blob_name).upload_blob(data, overwrite=overwrite)
+        except ResourceExistsError:
+            if overwrite:
+                raise
+        except AzureError as exc:
+            raise storage_error(exc, f"upload of {blob_name!r}") from None
+
     def mark_complete(self, blob_name: str, metadata: dict[str, str]) -> None:
         try:
             self._container.get_blob_client(blob_name).set_blob_metadata({**metadata, **UPLOAD_CONFIRMATION})
@@ -136,39 +147,65 @@ class BlobFolder:
     def read(self, blob_name: str, *, limit: int = 16 * 1024 * 1024) -> Optional[bytes]:
         """A small blob's bytes (e.g. ``MLmodel``), or None when it does not exist."""
         try:
-            blob = self._container.get_blob_client(blob_name)
-            if blob.get_blob_properties().size > limit:
+            downloader = self._container.get_blob_client(blob_name).download_blob()  # one GET for small blobs
+            if downloader.size > limit:
                 raise AzureMLError(f"Blob {blob_name!r} is larger than {limit} bytes")
-            return blob.download_blob().readall()
+            return downloader.readall()
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
             raise storage_error(exc, f"reading blob {blob_name!r}") from None
 
-    def download_files(self, items: Iterable[tuple[str, int, Path]], *, progress=None) -> None:
-        """Download ``(blob name, size, local path)`` items in parallel (large ones block-parallel)."""
+    def download_files(
+        self,
+        items: Iterable[tuple[str, int, Path]],
+        *,
+        expected_sha256: Optional[dict[str, str]] = None,
+        progress: Optional[Callable[[int], None]] = None,
+    ) -> None:
+        """Download ``(blob name, size, local path)`` items in parallel (large ones block-parallel).
+
+        With ``expected_sha256`` (blob name -> digest), every file is checked: small files as they
+        stream, large (block-parallel) ones right after; a mismatch deletes the file and raises.
+        """
         items = list(items)
+        expected = expected_sha256 or {}
         big = [i for i in items if i[1] > BLOCK_SIZE]
         small = [i for i in items if i[1] <= BLOCK_SIZE]
         for name, size, dest in big:
-            self._download_one(name, dest, self._concurrency)
+            self._download_one(name, dest, self._concurrency, expected.get(name))
             if progress:
                 progress(size)
-        self._run_parallel(
-            lambda item: (self._download_one(item[0], item[2], 1), progress and progress(item[1])),
-            small,
-        )
 
-    def _download_one(self, blob_name: str, dest: Path, concurrency: int) -> None:
+        def download_small(item: tuple[str, int, Path]) -> None:
+            self._download_one(item[0], item[2], 1, expected.get(item[0]))
+            if progress:
+                progress(item[1])
+
+        self._run_parallel(download_small, small)
+
+    def _download_one(self, blob_name: str, dest: Path, concurrency: int, sha256: Optional[str]) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             downloader = self._container.get_blob_client(blob_name).download_blob(max_concurrency=concurrency)
             with open(dest, "wb") as handle:
-                downloader.readinto(handle)
-        except HttpResponseError as exc:
-            raise storage_error(exc, f"download of {blob_name!r}") from None
+                if sha256 is not None and concurrency == 1:
+                    digest = hashlib.sha256()
+                    for chunk in downloader.chunks():
+                        digest.update(chunk)
+                        handle.write(chunk)
+                    actual = digest.hexdigest()
+                else:
+                    downloader.readinto(handle)
+                    actual = _file_sha256(dest) if sha256 is not None else None
         except AzureError as exc:
             raise storage_error(exc, f"download of {blob_name!r}") from None
+        if sha256 is not None and actual != sha256:
+            dest.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"Integrity check failed for {blob_name!r}: its SHA-256 is {actual}, the registered version's "
+                f"manifest says {sha256}. The file was changed after registration; it was not kept."
+            )
 
     def _run_parallel(self, fn: Callable[[Any], Any], items: list[Any]) -> None:
         if not items:
@@ -184,6 +221,14 @@ class BlobFolder:
                 future.cancel()
             for future in done:
                 future.result()  # raises the first failure
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def safe_join(root: Path, relative: str) -> Path:

@@ -74,6 +74,10 @@ class UnsafeBlobName(AzureMLError):
     """A blob name that would be written outside the download folder (``..``, absolute paths)."""
 
 
+class IntegrityError(AzureMLError):
+    """Downloaded bytes do not match the registered version's manifest."""
+
+
 class OutcomeUnknown(AzureMLError):
     """The connection failed after the request may have reached the service (a write may have happened)."""
 

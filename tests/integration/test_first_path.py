@@ -206,7 +206,8 @@ def test_download_uri_and_artifact_listing(workspace, client, model_name, sklear
     client.create_registered_model(model_name)
     mv = client.create_model_version(model_name, str(sklearn_model_dir))
     uri = client.get_model_version_download_uri(model_name, mv.version)
-    assert uri.startswith(workspace.registry_uri() + "/datastores/workspaceblobstore/paths/LocalUpload/")
+    assert uri.startswith(workspace.registry_uri() + "/datastores/workspaceblobstore/sha256/")
+    assert "/paths/LocalUpload/" in uri  # the manifest digest rides in the URI, so downloads are verified
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     repo = get_artifact_repository(uri)

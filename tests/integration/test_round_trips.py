@@ -24,8 +24,11 @@ def test_control_plane_requests_equal_the_documented_count(rows, call):
 
 def test_blob_requests(rows):
     files = 6  # the sample model's 5 files + the nonce that makes the first upload fresh
-    assert rows["register_model (first in process)"].blob == 1 + files + 1  # HEAD, PUT each file, marker
-    assert rows["register_model (second, same files)"].blob == 1  # HEAD finds the marker: nothing uploaded
-    assert rows["load_model('models:/<name>@<alias>') cold"].blob == 1 + (files - 1)  # one listing, GET each file
+    # HEAD (complete already?), PUT each file, the SHA-256 manifest, the completion marker
+    assert rows["register_model (first in process)"].blob == 1 + files + 1 + 1
+    # HEAD finds the marker: nothing uploaded; the manifest is written only if absent (If-None-Match)
+    assert rows["register_model (second, same files)"].blob == 2
+    # one listing, the manifest, one GET per file (each checked against the manifest as it streams)
+    assert rows["load_model('models:/<name>@<alias>') cold"].blob == 1 + 1 + (files - 1)
     for call in ("get_registered_model", "get_model_version", "set_model_version_tag"):
         assert rows[call].blob == 0
