@@ -25,6 +25,7 @@ from .azure.blobs import safe_join
 from .azure.errors import IntegrityError
 from .content import parse_manifest, sha256_hex
 from .errors import azure_errors
+from .progress import transfer_progress
 from .registration import MANIFEST_NAME, manifest_blob
 from .uri import InvalidUri, parse_artifact_uri
 
@@ -145,7 +146,9 @@ class AzureMLArtifactRepository(ArtifactRepository):
             for entry in entries:
                 relative = entry.name[len(root):] if entry.name.startswith(root) else entry.name
                 plan.append((entry.name, entry.size, safe_join(dst_root, relative)))
-            folder.download_files(plan, expected_sha256=expected)
+            total = sum(size for _, size, _ in plan)
+            with transfer_progress(f"Downloading {self.location.path.rsplit('/', 1)[-1]}", total) as progress:
+                folder.download_files(plan, expected_sha256=expected, progress=progress)
         return str(dst_root / artifact_path) if artifact_path else str(dst_root)
 
     # -- write (refused) ----------------------------------------------------------------------------

@@ -18,12 +18,13 @@ import logging
 import posixpath
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from .azure import errors as az
 from .azure.gateway import AzureMLGateway
 from .content import FolderSnapshot, sha256_hex, snapshot
 from .mapping import PROP_REGISTRATION_ID, registration_id
+from .progress import transfer_progress
 from .sources import LocalModel
 from .uri import DatastoreLocation
 
@@ -54,13 +55,7 @@ def manifest_blob(folder_path: str) -> str:
     return posixpath.dirname(folder_path.rstrip("/")) + "/" + MANIFEST_NAME
 
 
-def upload_folder(
-    gateway: AzureMLGateway,
-    model: LocalModel,
-    *,
-    model_name: str,
-    progress: Optional[Callable[[int], None]] = None,
-) -> UploadedFolder:
+def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str) -> UploadedFolder:
     """Step 1: make ``LocalUpload/<hash>/<folder>`` hold exactly the folder's files, marker last."""
     snap = snapshot(model.path)
     location = DatastoreLocation(
@@ -75,10 +70,11 @@ def upload_folder(
         # An upload made by the Azure ML SDK has no manifest yet; the content decides it, so add it if absent.
         folder.upload_bytes(manifest_blob(location.path), manifest, overwrite=False)
         return UploadedFolder(location, snap, reused=True, manifest_sha256=digest)
-    folder.upload_files(
-        ((f.path, f"{location.path}/{f.relative_path}", f.size) for f in snap.files),
-        progress=progress,
-    )
+    with transfer_progress(f"Uploading {model.folder_name} to Azure ML", snap.total_size) as progress:
+        folder.upload_files(
+            ((f.path, f"{location.path}/{f.relative_path}", f.size) for f in snap.files),
+            progress=progress,
+        )
     folder.upload_bytes(manifest_blob(location.path), manifest)
     # Metadata as the SDK writes it; "version" is a placeholder there too until the version exists.
     folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote
@@ -9,8 +10,10 @@ from urllib.parse import quote
 from azure.core.credentials import AzureSasCredential, TokenCredential
 
 from .arm import ArmClient
-from .errors import AzureMLError
+from .errors import AzureMLError, Forbidden
 from .workspace import WorkspaceRef
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,18 @@ class Datastores:
         raise AzureMLError(f"Datastore {name!r} returned no usable secret (secretsType={kind!r})")
 
     def blob_credential(self, datastore: Datastore, token_credential: TokenCredential) -> Any:
-        """SAS or key for key-based datastores; the caller's own token for identity-based ones."""
+        """SAS or key for key-based datastores; the caller's own token (storage scope) otherwise.
+
+        The token is also the answer when the caller may not list secrets (403): storage accounts
+        without shared keys and least-privilege users reach blobs with Storage Blob Data roles.
+        """
         if datastore.identity_based:
             return token_credential
-        return self.list_secrets(datastore.name)
+        try:
+            return self.list_secrets(datastore.name)
+        except Forbidden:
+            _logger.info("Not allowed to list secrets of datastore %r; using the identity's token", datastore.name)
+            return token_credential
 
 
 def _datastore(body: Optional[dict[str, Any]]) -> Datastore:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import mlflow
@@ -272,3 +273,38 @@ def test_plugin_reuses_an_upload_made_by_the_azure_ml_sdk(workspace, client, mod
     mv = client.create_model_version(model_name, str(sklearn_model_dir))
     ours = workspace.state.get_version("local-ws", model_name, mv.version)["properties"]["modelUri"]
     assert ours.split("/paths/")[1] == sdk_model.path.split("/paths/")[1]
+
+
+def test_mlflow_models_serve_from_the_registry(workspace, model_name, sklearn_model_dir, iris, tmp_path):
+    """`mlflow models serve -m models:/...` in a fresh process with only the printed environment."""
+    import socket
+
+    import requests
+
+    mv = mlflow.register_model(str(sklearn_model_dir), model_name)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])  # the venv's uvicorn/gunicorn
+    env = {"PATH": path, "HOME": str(tmp_path), **workspace.env,
+           "IDENTITY_ENDPOINT": "http://127.0.0.1:9/token", "IDENTITY_HEADER": "x"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model_name}/{mv.version}",
+         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        body = {"dataframe_split": json.loads(iris.head(3).to_json(orient="split"))}
+        for _ in range(600):
+            try:
+                answer = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=5)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stderr.read().decode()[-3000:]
+                time.sleep(0.2)
+        assert answer.status_code == 200, answer.text
+        expected = mlflow.pyfunc.load_model(str(sklearn_model_dir)).predict(iris.head(3))
+        assert [int(x) for x in answer.json()["predictions"]] == [int(x) for x in expected]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

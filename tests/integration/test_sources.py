@@ -189,3 +189,40 @@ def test_register_from_a_running_tracking_server(workspace, model_name, tracking
         mlflow.set_tracking_uri(previous)
     loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/{mv.version}")
     assert list(loaded.predict(iris.head(4))) == list(model.predict(iris.head(4)))
+
+
+def test_identity_based_datastore_uses_the_callers_token(workspace, client, model_name, sklearn_model_dir, iris):
+    """Datastores without credentials: blobs are reached with the identity's own token (storage scope)."""
+    prefix = f"identity/{model_name}"
+    _put_folder(workspace, sklearn_model_dir, prefix)  # same container as workspaceblobstore here
+    client.create_registered_model(model_name)
+    mv = client.create_model_version(model_name, f"azureml://datastores/workspaceblobstore_identity/paths/{prefix}")
+    assert "/datastores/workspaceblobstore_identity/" in _stored(workspace, model_name, mv.version)["modelUri"]
+    listed = [r for r in workspace.requests if r["path"].endswith("workspaceblobstore_identity/listSecrets")]
+    assert listed == []  # never asked for secrets
+    assert len(mlflow.pyfunc.load_model(f"models:/{model_name}/{mv.version}").predict(iris.head(2))) == 2
+
+
+def test_users_without_list_secrets_permission_use_their_token(workspace, client, model_name, sklearn_model_dir):
+    from mlflow_azureml_registry import session
+    from mlflow_azureml_registry.local.handlers import Response
+
+    class DenyListSecrets:
+        def before(self, request):
+            if request.path.endswith("/listSecrets"):
+                return Response(403, {"error": {"code": "AuthorizationFailed", "message": "no listSecrets"}})
+            return None
+
+        def after(self, request, response):
+            return True
+
+    session.reset()  # no cached SAS
+    workspace.set_interceptor(DenyListSecrets())
+    try:
+        client.create_registered_model(model_name)
+        mv = client.create_model_version(model_name, str(sklearn_model_dir))
+        out = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{mv.version}")
+        assert (Path(out) / "MLmodel").read_bytes() == (sklearn_model_dir / "MLmodel").read_bytes()
+    finally:
+        workspace.set_interceptor(None)
+        session.reset()
