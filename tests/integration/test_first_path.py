@@ -217,27 +217,32 @@ def test_download_uri_and_artifact_listing(workspace, client, model_name, sklear
     assert {p: s for p, (d, s) in listed.items() if not d} == expected
 
 
-def test_load_in_fresh_process_with_only_printed_environment(workspace, model_name, sklearn_model_dir, iris, tmp_path):
+def test_load_in_fresh_process_with_only_printed_environment(
+    workspace, client, model_name, sklearn_model_dir, iris, tmp_path
+):
+    """Every models:/ form loads in a fresh process that has only what `local` prints (no tracking URI)."""
     mv = mlflow.register_model(str(sklearn_model_dir), model_name)
+    client.transition_model_version_stage(model_name, mv.version, "Production")
+    client.set_registered_model_alias(model_name, "champion", mv.version)
     iris.head(4).to_csv(tmp_path / "rows.csv", index=False)
+    uris = [f"models:/{model_name}/{mv.version}", f"models:/{model_name}/latest",
+            f"models:/{model_name}/Production", f"models:/{model_name}@champion"]
     code = textwrap.dedent(f"""
         import json, mlflow, pandas
-        model = mlflow.pyfunc.load_model("models:/{model_name}/{mv.version}")
-        print(json.dumps([int(x) for x in model.predict(pandas.read_csv("rows.csv"))]))
+        rows = pandas.read_csv("rows.csv")
+        print(json.dumps([[int(x) for x in mlflow.pyfunc.load_model(uri).predict(rows)] for uri in {uris!r}]))
+        local = mlflow.artifacts.download_artifacts({uris[0]!r}, dst_path="dl")
+        print(sorted(__import__("os").listdir(local)))
     """)
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        **workspace.env,
-        "IDENTITY_ENDPOINT": "http://127.0.0.1:9/token",
-        "IDENTITY_HEADER": "x",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240
-    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **workspace.env,
+           "IDENTITY_ENDPOINT": "http://127.0.0.1:9/token", "IDENTITY_HEADER": "x"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
-    expected = mlflow.pyfunc.load_model(str(sklearn_model_dir)).predict(iris.head(4))
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [int(x) for x in expected]
+    expected = [int(x) for x in mlflow.pyfunc.load_model(str(sklearn_model_dir)).predict(iris.head(4))]
+    predictions, listing = out.stdout.strip().splitlines()[-2:]
+    assert json.loads(predictions) == [expected] * 4
+    assert "MLmodel" in listing
 
 
 def test_azure_ml_sdk_downloads_what_was_registered(workspace, client, model_name, sklearn_model_dir, tmp_path):
