@@ -342,7 +342,8 @@ class ServiceState:
             ws = self.workspace(workspace)
             chosen = sorted(ws.models.items(), key=lambda kv: kv[1].seq, reverse=True)
             chosen = [(n, c) for n, c in chosen if _in_view(c.properties, view)]
-            return self._page([self._container_resource(ws, n, c) for n, c in chosen], offset, count)
+            page = self._page(chosen, offset, count)  # build resources for this page only
+            return Page([self._container_resource(ws, n, c) for n, c in page.items], page.next_offset)
 
     # ----------------------------------------------------------------- model versions
     def _version_resource(self, ws: Workspace, name: str, version: str, r: _Record) -> dict[str, Any]:
@@ -437,10 +438,11 @@ class ServiceState:
             ]
             if top is not None:
                 chosen = chosen[:top]
-            return self._page([self._version_resource(ws, name, v, r) for v, r in chosen], offset, None)
+            page = self._page(chosen, offset, None)  # build resources for this page only
+            return Page([self._version_resource(ws, name, v, r) for v, r in page.items], page.next_offset)
 
     # ----------------------------------------------------------------- paging
-    def _page(self, items: list[dict[str, Any]], offset: int, count: Optional[int]) -> Page:
+    def _page(self, items: list[Any], offset: int, count: Optional[int]) -> Page:
         size = count if count and count > 0 else self.page_size
         end = offset + size
         return Page(items[offset:end], end if end < len(items) else None)
