@@ -112,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-transfers", action="store_true", help="skip the transfer rows")
     parser.add_argument("--big-mib", type=int, default=1024, help="size of the single-file model (MiB)")
     parser.add_argument("--small-files", type=int, default=2000, help="files in the many-file model")
+    parser.add_argument("--quick", action="store_true",
+                        help="256 MiB and 500 files instead of 1 GiB and 2,000 (minutes instead of ~20)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.big_mib, args.small_files = 256, 500
 
     import warnings
 
