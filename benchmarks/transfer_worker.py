@@ -2,7 +2,7 @@
 
 Every implementation runs the same way — a fresh process against the same Azurite, ``repeats`` times
 (``cleanup`` blobs deleted, untimed, after each) — and reports wall seconds of each transfer and the
-process's peak RSS growth over the whole job (``ru_maxrss`` at the end minus RSS before the first).
+process's peak RSS growth over the whole job (``VmHWM``, reset before the first run, minus RSS then).
 The job gives: ``impl`` (plugin | mlflow | raw), ``op`` (upload | download), ``folder``, and per impl
 ``name``/``dest`` (plugin), ``account_url``/``container``/``prefix``/``key`` (mlflow, raw), ``threads``/``chunk`` (raw).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -19,12 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-def _rss_kib() -> int:
+def _status_kib(field: str) -> int:
     with open("/proc/self/status") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def _reset_peak_rss() -> None:
+    """Reset the kernel's high-water mark, so import-time peaks do not count as transfer memory."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
 
 
 def _files(folder: Path) -> list[tuple[Path, str]]:
@@ -110,7 +115,8 @@ def main() -> None:
 
     import shutil
 
-    before = _rss_kib()
+    _reset_peak_rss()
+    before = _status_kib("VmRSS")
     seconds = []
     for _ in range(job.get("repeats", 1)):
         if job["op"] == "download":
@@ -124,7 +130,7 @@ def main() -> None:
             container = _service(job).get_container_client(job["container"])
             for blob in container.list_blobs(name_starts_with=job["cleanup"]):
                 container.delete_blob(blob.name)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kib("VmHWM")
     print(json.dumps({"seconds": seconds, "peak_rss_growth_mib": max(0, peak - before) / 1024}))
 
 
