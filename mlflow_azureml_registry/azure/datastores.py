@@ -43,18 +43,6 @@ class Datastores:
         body = self._arm.request("GET", self._path(name), what=f"GET datastore {name!r}").body
         return _datastore(body)
 
-    def get_default(self) -> Datastore:
-        page = self._arm.request(
-            "GET",
-            f"{self.workspace.arm_path}/datastores",
-            params={"isDefault": "true", "count": 1},
-            what="GET default datastore",
-        ).body
-        values = (page or {}).get("value") or []
-        if not values:
-            raise AzureMLError(f"Workspace {self.workspace.workspace_name!r} has no default datastore")
-        return _datastore(values[0])
-
     def list_secrets(self, name: str, *, expire_after_hours: int = 1) -> Any:
         """The datastore's SAS or account key (an ``AzureSasCredential`` or a key string)."""
         body = self._arm.request(
