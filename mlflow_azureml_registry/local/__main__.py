@@ -14,6 +14,7 @@ import threading
 from typing import Any, Optional
 
 from .azurite import AzuriteNotFound
+from .faults import FaultInjector
 from .workspace import LocalWorkspace
 
 
@@ -33,6 +34,21 @@ def _parser() -> argparse.ArgumentParser:
         help="keep Azurite's blobs in memory (default) or on disk under --workdir",
     )
     p.add_argument("--workdir", help="folder for certificates and Azurite files (default: a temp folder)")
+    p.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="answer this share (0-1) of control-plane requests with a fault: 429 with Retry-After, 500/503, "
+        "a dropped connection, or an answer lost after the write happened (default 0)",
+    )
+    p.add_argument("--fault-seed", type=int, help="seed for --fault-rate, for repeatable runs")
+    p.add_argument(
+        "--sas-ttl",
+        type=float,
+        metavar="SECONDS",
+        help="SAS tokens from listSecrets expire after this many seconds (default: the hours asked for)",
+    )
     return p
 
 
@@ -44,6 +60,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if not 0 <= args.fault_rate <= 1:
+        print("error: --fault-rate must be between 0 and 1", file=sys.stderr)
+        return 2
+    injector = FaultInjector(args.fault_rate, seed=args.fault_seed) if args.fault_rate else None
     ws = LocalWorkspace(
         port=args.port,
         request_log=args.request_log,
@@ -51,6 +71,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         page_size=args.page_size,
         blob_persistence=args.blob_persistence,
         workdir=args.workdir,
+        interceptor=injector,
+        sas_ttl_s=args.sas_ttl,
     )
     try:
         try:
@@ -73,6 +95,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 return 1
         return 0
     finally:
+        if injector is not None:
+            print(f"Fault injection: {injector.summary()}", file=sys.stderr, flush=True)
         ws.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -28,10 +28,13 @@ _JSON = "application/json; charset=utf-8"  # recorded on ARM answers, errors inc
 
 
 class Interceptor(Protocol):
-    """Fault-injection seam (a later ``--fault-rate``); the default lets everything through."""
+    """Fault-injection seam (see :mod:`.faults`); the default lets everything through."""
 
     def before(self, request: Request) -> Optional[Response]:
-        """A response to send instead of dispatching (e.g. 429 + ``Retry-After``), or None."""
+        """A response to send instead of dispatching (e.g. 429 + ``Retry-After``), or None.
+
+        A response with a negative status closes the connection without dispatching or answering.
+        """
 
     def after(self, request: Request, response: Response) -> bool:
         """False drops the connection without answering, after the state has changed."""
@@ -110,6 +113,10 @@ class _Handler(BaseHTTPRequestHandler):
             {"method": request.method, "path": request.path, "query": request.query, "status": None}
         )
         outcome = Outcome(srv.interceptor.before(request) or Response(0))
+        if outcome.response.status < 0:  # the interceptor drops the connection before dispatch
+            srv.request_log.finish(record, status=None, dropped=True, ms=_ms(started))
+            self._drop()
+            return
         if outcome.response.status == 0:
             outcome = srv.router.dispatch(request)
         response = outcome.response
@@ -122,13 +129,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not send:  # the state has changed, but the client never hears of it
             fields.update(status=None, dropped=True)
         # completed before the answer leaves, so a client that has its answer also sees the record
-        fields["ms"] = round((time.perf_counter() - started) * 1000, 3)
+        fields["ms"] = _ms(started)
         srv.request_log.finish(record, **fields)
         if send:
             self._write(request, response)
         else:
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            self._drop()
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def _read_request(self) -> Request:
         parts = urlsplit(self.path)
@@ -178,6 +188,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if request.method != "HEAD":
             self.wfile.write(payload)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
 class ControlPlaneServer(ThreadingHTTPServer):

@@ -122,13 +122,17 @@ class LocalWorkspace:
         blob_persistence: str = "memory",
         workdir: Optional[str] = None,
         interceptor: Optional[Interceptor] = None,
+        sas_ttl_s: Optional[float] = None,
     ) -> None:
+        """``sas_ttl_s`` makes ``listSecrets`` SAS tokens expire after that many seconds instead of the
+        hours asked for, to exercise credential refresh during long transfers and long-lived processes."""
         if blob_persistence not in ("memory", "disk"):
             raise ValueError("blob_persistence must be 'memory' or 'disk'")
         self._port, self._blob_port = port, blob_port
         self._request_log_path = request_log
         self._page_size, self._in_memory = page_size, blob_persistence == "memory"
         self._workdir_arg, self._interceptor = workdir, interceptor
+        self.sas_ttl_s = sas_ttl_s
         self.subscription_id, self.resource_group = SUBSCRIPTION_ID, RESOURCE_GROUP
         self.workspaces = list(WORKSPACES)
         self.forbidden_workspace = FORBIDDEN_WORKSPACE
@@ -272,7 +276,7 @@ class LocalWorkspace:
             AccountSasPermissions(
                 read=True, create=True, update=True, write=True, delete=True, list=True, add=True
             ),
-            expiry=now + dt.timedelta(hours=hours),
+            expiry=now + (dt.timedelta(seconds=self.sas_ttl_s) if self.sas_ttl_s else dt.timedelta(hours=hours)),
             start=now - dt.timedelta(minutes=5),
         )
         return {"secretsType": "Sas", "sasToken": f"?{sas}"}
