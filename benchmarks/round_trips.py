@@ -48,9 +48,12 @@ MINIMUM = {
 }
 
 # Where the plugin spends more than the minimum, and why (safety, not waste): call -> (extra requests, why).
+# Writes also hold the model's write lease (azure/leases.py): two blob requests (acquire, release), as the
+# REST API has no conditional writes; blob requests are listed beside these control-plane counts.
 EXTRA = {
-    "register_model (first in process)": (2, "the create protocol: GET the number before the PUT (skip taken "
-                                          "numbers) and GET after it (verify the registration id)"),
+    "register_model (first in process)": (3, "the create protocol: GET the number before the PUT (skip taken "
+                                          "numbers) and GET after it (verify the registration id); a new model's "
+                                          "container is looked up again once its write lease is held"),
     "register_model (second, same files)": (2, "the create protocol's check before and verification after the PUT"),
 }
 

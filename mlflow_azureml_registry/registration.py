@@ -9,6 +9,8 @@
    there (a racing client), try the next number. If the PUT's outcome was lost (dropped answer,
    5xx after the write), the same GET decides: ours → done; absent → PUT again; someone else's → next.
 
+Steps 2-4 run under the model's write lease (:mod:`.azure.leases`), so this plugin's clients never
+race each other for a number; the verification still guards against clients that do not take it.
 A version therefore never exists without its files, and never carries two registrations.
 """
 
@@ -108,27 +110,29 @@ def create_version(
     reg_id = str(uuid.uuid4())
     body["properties"].setdefault("properties", {})[PROP_REGISTRATION_ID] = reg_id
     candidate = next_version(container)
-    for _ in range(MAX_ALLOCATION_ATTEMPTS):
-        existing = _exists(gateway, name, candidate)
-        if existing is not None:
-            if registration_id(existing) == reg_id:
-                return existing
-            candidate += 1
-            continue
-        try:
-            gateway.models.put_version(name, str(candidate), body)
-        except az.AssetPathImmutable:
-            # Another writer holds this number with other files.
-            candidate += 1
-            continue
-        except (az.OutcomeUnknown, az.ServiceUnavailable, az.Throttled) as exc:
-            _logger.warning("Outcome of creating %s/%s is unclear (%s); checking", name, candidate, exc)
-        stored = _exists(gateway, name, candidate)
-        if stored is None:
-            continue  # the PUT did not land: try the same number again
-        if registration_id(stored) == reg_id:
-            return stored
-        candidate += 1  # a racing writer took it
+    with gateway.model_lease(name) as lease:
+        for _ in range(MAX_ALLOCATION_ATTEMPTS):
+            lease.keep()
+            existing = _exists(gateway, name, candidate)
+            if existing is not None:
+                if registration_id(existing) == reg_id:
+                    return existing
+                candidate += 1
+                continue
+            try:
+                gateway.models.put_version(name, str(candidate), body)
+            except az.AssetPathImmutable:
+                # Another writer holds this number with other files.
+                candidate += 1
+                continue
+            except (az.OutcomeUnknown, az.ServiceUnavailable, az.Throttled) as exc:
+                _logger.warning("Outcome of creating %s/%s is unclear (%s); checking", name, candidate, exc)
+            stored = _exists(gateway, name, candidate)
+            if stored is None:
+                continue  # the PUT did not land: try the same number again
+            if registration_id(stored) == reg_id:
+                return stored
+            candidate += 1  # a racing writer took it
     raise az.Conflict(
         f"Could not allocate a version number for model {name!r} after {MAX_ALLOCATION_ATTEMPTS} attempts "
         "(many concurrent registrations?)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Optional
 
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -42,6 +43,18 @@ Json = dict[str, Any]
 
 def _model_not_found(name: str) -> MlflowException:
     return MlflowException(f"Registered Model with name={name} not found", error_code=RESOURCE_DOES_NOT_EXIST)
+
+
+def _model_exists(name: str) -> MlflowException:
+    return MlflowException(f"Registered Model (name={name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS)
+
+
+def _exists(get: Any) -> bool:
+    try:
+        get()
+    except az.NotFound:
+        return False
+    return True
 
 
 def _version_not_found(name: str, version: str) -> MlflowException:
@@ -110,6 +123,18 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             except az.NotFound:
                 raise _model_not_found(name) from None
 
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        """Hold the model's write lease around a read-modify-write (no conditional writes in the API)."""
+        validation.model_name(name)  # before the lease blob is named after it
+        with azure_errors():
+            lease = self._gateway.model_lease(name)
+            lease.acquire()
+        try:
+            yield
+        finally:
+            lease.release()
+
     def _entity(self, name: str, resource: Json, container: Optional[Json]) -> ModelVersion:
         return mapping.model_version(resource, name, mapping.aliases_for_version(container, resource.get("name")))
 
@@ -122,18 +147,15 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             refuse(PROMPTS_MESSAGE)
         with azure_errors():
             models = self._gateway.models
-            try:
-                models.get_container(name)
-            except az.NotFound:
-                pass
-            else:
-                raise MlflowException(
-                    f"Registered Model (name={name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS
-                )
-            props: Json = {"tags": tag_map, "properties": {}, "isArchived": False}
-            if description is not None:
-                props["description"] = description
-            container = models.put_container(name, {"properties": props})
+            if _exists(lambda: models.get_container(name)):  # the common case, answered without the lease
+                raise _model_exists(name)
+            with self._writing(name):
+                if _exists(lambda: models.get_container(name)):  # created while we waited for the lease
+                    raise _model_exists(name)
+                props: Json = {"tags": tag_map, "properties": {}, "isArchived": False}
+                if description is not None:
+                    props["description"] = description
+                container = models.put_container(name, {"properties": props})
         return self._registered_model(container)
 
     def _registered_model(self, container: Json) -> RegisteredModel:
@@ -144,9 +166,10 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return self._registered_model(self._container(name))
 
     def update_registered_model(self, name, description, deployment_job_id=None):
-        container = self._container(name)
-        container.setdefault("properties", {})["description"] = description
-        return self._registered_model(self._put_container(name, container))
+        with self._writing(name):
+            container = self._container(name)
+            container.setdefault("properties", {})["description"] = description
+            return self._registered_model(self._put_container(name, container))
 
     def rename_registered_model(self, name, new_name):
         refuse(RENAME_MESSAGE.format(name=name, new_name=new_name))
@@ -156,20 +179,22 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
 
     def set_registered_model_tag(self, name, tag):
         validation.registered_model_tags([tag])
-        container = self._container(name)
-        tags = container.setdefault("properties", {}).setdefault("tags", {}) or {}
-        tags[tag.key] = str(tag.value)
-        container["properties"]["tags"] = tags
-        self._put_container(name, container)
+        with self._writing(name):
+            container = self._container(name)
+            tags = container.setdefault("properties", {}).setdefault("tags", {}) or {}
+            tags[tag.key] = str(tag.value)
+            container["properties"]["tags"] = tags
+            self._put_container(name, container)
 
     def delete_registered_model_tag(self, name, key):
         validation.tag_key(key, reserved_prefix=mapping.ALIAS_TAG_PREFIX)
-        container = self._container(name)
-        tags = mapping.container_tags(container)
-        if key in tags:
-            del tags[key]
-            container["properties"]["tags"] = tags
-            self._put_container(name, container)
+        with self._writing(name):
+            container = self._container(name)
+            tags = mapping.container_tags(container)
+            if key in tags:
+                del tags[key]
+                container["properties"]["tags"] = tags
+                self._put_container(name, container)
 
     def search_registered_models(self, filter_string=None, max_results=None, order_by=None, page_token=None):
         return search.search_registered_models(
@@ -241,15 +266,16 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 "Active stage. Valid stages are Staging, Production",
                 error_code=INVALID_PARAMETER_VALUE,
             )
-        resource = self._version(name, version)
-        resource.setdefault("properties", {})["stage"] = _stages.azure_stage(target)
-        updated = self._put_version(name, resource)
-        if archive_existing_versions:
-            for other in self._versions(name, stage=target):
-                other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
-                if other.get("name") != updated.get("name") and other_stage == target:
-                    other["properties"]["stage"] = "Archived"
-                    self._put_version(name, other)
+        with self._writing(name):
+            resource = self._version(name, version)
+            resource.setdefault("properties", {})["stage"] = _stages.azure_stage(target)
+            updated = self._put_version(name, resource)
+            if archive_existing_versions:
+                for other in self._versions(name, stage=target):
+                    other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
+                    if other.get("name") != updated.get("name") and other_stage == target:
+                        other["properties"]["stage"] = "Archived"
+                        self._put_version(name, other)
         return self._entity(name, updated, self._container(name))
 
     # -- model versions -----------------------------------------------------------------------------
@@ -354,23 +380,31 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return sources.RemoteModel(location, model_type, props.get("flavors") or None)
 
     def update_model_version(self, name, version, description):
-        resource = self._version(name, version)
-        resource.setdefault("properties", {})["description"] = description
-        return self._entity(name, self._put_version(name, resource), self._container(name))
+        with self._writing(name):
+            resource = self._version(name, version)
+            resource.setdefault("properties", {})["description"] = description
+            updated = self._put_version(name, resource)
+        return self._entity(name, updated, self._container(name))
 
     def delete_model_version(self, name, version):
         resource = self._version(name, version)
-        with azure_errors():
-            self._gateway.models.delete_version(name, str(resource.get("name")))
-        # An alias must not outlive its version.
-        container = self._container(name)
-        stale = [a for a, v in mapping.aliases(container).items() if v == str(resource.get("name"))]
-        if stale:
-            tags = mapping.container_tags(container)
-            for alias in stale:
-                tags.pop(mapping.alias_tag(alias), None)
-            container["properties"]["tags"] = tags
-            self._put_container(name, container)
+        with self._writing(name):
+            with azure_errors():
+                try:
+                    self._gateway.models.delete_version(name, str(resource.get("name")))
+                except az.NotFound:
+                    # It existed a moment ago: a retried DELETE whose first answer was lost, or another
+                    # client's delete. Either way it is gone, which is what was asked.
+                    _logger.info("Model version %s/%s was already deleted", name, resource.get("name"))
+            # An alias must not outlive its version.
+            container = self._container(name)
+            stale = [a for a, v in mapping.aliases(container).items() if v == str(resource.get("name"))]
+            if stale:
+                tags = mapping.container_tags(container)
+                for alias in stale:
+                    tags.pop(mapping.alias_tag(alias), None)
+                container["properties"]["tags"] = tags
+                self._put_container(name, container)
 
     def get_model_version(self, name, version) -> ModelVersion:
         resource = self._version(name, version)
@@ -393,19 +427,21 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
 
     def set_model_version_tag(self, name, version, tag):
         validation.model_version_tags([tag])
-        resource = self._version(name, version)
-        props = resource.setdefault("properties", {})
-        props["tags"] = {**(props.get("tags") or {}), tag.key: str(tag.value)}
-        self._put_version(name, resource)
+        with self._writing(name):
+            resource = self._version(name, version)
+            props = resource.setdefault("properties", {})
+            props["tags"] = {**(props.get("tags") or {}), tag.key: str(tag.value)}
+            self._put_version(name, resource)
 
     def delete_model_version_tag(self, name, version, key):
         validation.tag_key(key)
-        resource = self._version(name, version)
-        tags = dict((resource.get("properties") or {}).get("tags") or {})
-        if key in tags:
-            del tags[key]
-            resource["properties"]["tags"] = tags
-            self._put_version(name, resource)
+        with self._writing(name):
+            resource = self._version(name, version)
+            tags = dict((resource.get("properties") or {}).get("tags") or {})
+            if key in tags:
+                del tags[key]
+                resource["properties"]["tags"] = tags
+                self._put_version(name, resource)
 
     # -- aliases ------------------------------------------------------------------------------------
     def _alias_version(self, name: str, alias: str, container: Optional[Json] = None) -> str:
@@ -420,19 +456,21 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def set_registered_model_alias(self, name, alias, version):
         validation.alias(alias)
         resource = self._version(name, version)
-        container = self._container(name)
-        tags = mapping.container_tags(container)
-        tags[mapping.alias_tag(alias)] = str(resource.get("name"))
-        container.setdefault("properties", {})["tags"] = tags
-        self._put_container(name, container)
+        with self._writing(name):
+            container = self._container(name)
+            tags = mapping.container_tags(container)
+            tags[mapping.alias_tag(alias)] = str(resource.get("name"))
+            container.setdefault("properties", {})["tags"] = tags
+            self._put_container(name, container)
 
     def delete_registered_model_alias(self, name, alias):
         validation.alias(alias)
-        container = self._container(name)
-        tags = mapping.container_tags(container)
-        if tags.pop(mapping.alias_tag(alias), None) is not None:
-            container["properties"]["tags"] = tags
-            self._put_container(name, container)
+        with self._writing(name):
+            container = self._container(name)
+            tags = mapping.container_tags(container)
+            if tags.pop(mapping.alias_tag(alias), None) is not None:
+                container["properties"]["tags"] = tags
+                self._put_container(name, container)
 
     def get_model_version_by_alias(self, name, alias):
         validation.alias(alias)

@@ -95,11 +95,13 @@ class ArmClient:
         params: Optional[dict[str, Any]] = None,
         body: Any = None,
         ok: tuple[int, ...] = (200, 201, 202, 204),
+        idempotent: bool = False,
     ) -> ArmResponse:
         """Send one request (the pipeline retries it) and return the answer, or raise ``AzureMLError``.
 
         ``path_or_url`` is an ARM path, or an absolute ``nextLink`` from a previous page, which must be on
-        this client's endpoint (never send the token elsewhere).
+        this client's endpoint (never send the token elsewhere). ``idempotent`` marks a POST that may be
+        sent again when its answer was lost (azure-core retries only GET/PUT/DELETE/HEAD after that).
         """
         if path_or_url.startswith("https://") or path_or_url.startswith("http://"):
             url = path_or_url
@@ -115,7 +117,17 @@ class ArmClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             content = json.dumps(body).encode("utf-8")
-        request = HttpRequest(method, url, params=query, headers=headers, content=content)
+        attempts = 1 + (self._http.retry_total if idempotent else 0)
+        for attempt in range(attempts):
+            try:
+                return self._send(HttpRequest(method, url, params=query, headers=headers, content=content), what, ok)
+            except OutcomeUnknown as exc:
+                if attempt + 1 >= attempts:
+                    raise
+                _logger.info("%s: %s; sending it again (it changes nothing)", what, exc.message)
+        raise AssertionError("unreachable")
+
+    def _send(self, request: HttpRequest, what: str, ok: tuple[int, ...]) -> ArmResponse:
         try:
             response = self._client.send_request(
                 request,

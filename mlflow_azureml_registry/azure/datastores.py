@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote
 
-from azure.core.credentials import AzureSasCredential, TokenCredential
+from azure.core.credentials import TokenCredential
 
 from .arm import ArmClient
 from .errors import AzureMLError, Forbidden
+from .sas import RenewingSasCredential
 from .workspace import WorkspaceRef
 
 _logger = logging.getLogger(__name__)
@@ -43,23 +44,34 @@ class Datastores:
         body = self._arm.request("GET", self._path(name), what=f"GET datastore {name!r}").body
         return _datastore(body)
 
-    def list_secrets(self, name: str, *, expire_after_hours: int = 1) -> Any:
-        """The datastore's SAS or account key (an ``AzureSasCredential`` or a key string)."""
+    def list_secrets(self, name: str, *, expire_after_hours: int = 1) -> tuple[str, str]:
+        """The datastore's secret as ``("Sas", token)`` or ``("AccountKey", key)``.
+
+        A POST, which azure-core does not retry after a lost connection; asking for a secret changes
+        nothing, so the ARM client may send it again.
+        """
         body = self._arm.request(
             "POST",
             f"{self._path(name)}/listSecrets",
             body={"expirableSecret": True, "expireAfterHours": expire_after_hours},
             what=f"list secrets of datastore {name!r}",
+            idempotent=True,
         ).body or {}
         kind = body.get("secretsType")
         if kind == "Sas" and body.get("sasToken"):
-            return AzureSasCredential(body["sasToken"].lstrip("?"))
+            return "Sas", body["sasToken"].lstrip("?")
         if kind == "AccountKey" and body.get("key"):
-            return body["key"]
+            return "AccountKey", body["key"]
         raise AzureMLError(f"Datastore {name!r} returned no usable secret (secretsType={kind!r})")
 
+    def _fresh_sas(self, name: str) -> str:
+        kind, value = self.list_secrets(name)
+        if kind != "Sas":
+            raise AzureMLError(f"Datastore {name!r} stopped returning a SAS (secretsType={kind!r})")
+        return value
+
     def blob_credential(self, datastore: Datastore, token_credential: TokenCredential) -> Any:
-        """SAS or key for key-based datastores; the caller's own token (storage scope) otherwise.
+        """SAS (renewed before it expires) or key for key-based datastores; the caller's token otherwise.
 
         The token is also the answer when the caller may not list secrets (403): storage accounts
         without shared keys and least-privilege users reach blobs with Storage Blob Data roles.
@@ -67,10 +79,13 @@ class Datastores:
         if datastore.identity_based:
             return token_credential
         try:
-            return self.list_secrets(datastore.name)
+            kind, value = self.list_secrets(datastore.name)
         except Forbidden:
             _logger.info("Not allowed to list secrets of datastore %r; using the identity's token", datastore.name)
             return token_credential
+        if kind == "Sas":
+            return RenewingSasCredential(value, lambda: self._fresh_sas(datastore.name))
+        return value
 
 
 def _datastore(body: Optional[dict[str, Any]]) -> Datastore:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Optional
 
 from ..settings import HttpSettings
 from .arm import ArmClient
 from .blobs import BlobFolder
 from .datastores import Datastore, Datastores, account_url
+from .errors import AzureMLError
 from .jobs import Jobs
+from .leases import LEASE_DATASTORE, ModelLease
 from .models import ModelAssets
 from .workspace import WorkspaceRef
-
-_SECRET_LIFETIME_S = 45 * 60  # listSecrets SAS tokens are asked for 1 h; refresh well before.
 
 
 class AzureMLGateway:
@@ -39,7 +38,7 @@ class AzureMLGateway:
         self._concurrency = transfer_concurrency
         self._lock = threading.Lock()
         self._datastore_cache: dict[str, Datastore] = {}
-        self._folder_cache: dict[str, tuple[float, BlobFolder]] = {}
+        self._container_cache: dict[str, Any] = {}
 
     def close(self) -> None:
         self._arm.close()
@@ -53,13 +52,16 @@ class AzureMLGateway:
                 self._datastore_cache[name] = cached
         return cached
 
-    def blob_folder(self, datastore_name: str) -> BlobFolder:
-        """A client for the datastore's container, with a SAS/key from ``listSecrets`` or the user's token."""
-        now = time.monotonic()
+    def container_client(self, datastore_name: str) -> Any:
+        """azure-storage-blob's client for the datastore's container, built once per process.
+
+        Its credential is a SAS or key from ``listSecrets`` (a SAS renews itself before expiry) or the
+        user's token (renewed by azure-core), so the client never goes stale.
+        """
         with self._lock:
-            cached = self._folder_cache.get(datastore_name)
-        if cached and now - cached[0] < _SECRET_LIFETIME_S:
-            return cached[1]
+            cached = self._container_cache.get(datastore_name)
+        if cached is not None:
+            return cached
         datastore = self.datastore(datastore_name)
         credential = self.datastores.blob_credential(datastore, self._credential)
         from azure.storage.blob import ContainerClient
@@ -74,7 +76,17 @@ class AzureMLGateway:
             max_single_put_size=4 * 1024 * 1024,
             max_block_size=4 * 1024 * 1024,
         )
-        folder = BlobFolder(client, concurrency=self._concurrency)
         with self._lock:
-            self._folder_cache[datastore_name] = (now, folder)
-        return folder
+            return self._container_cache.setdefault(datastore_name, client)
+
+    def blob_folder(self, datastore_name: str) -> BlobFolder:
+        """Model-file transfers on the datastore's container."""
+        return BlobFolder(self.container_client(datastore_name), concurrency=self._concurrency)
+
+    def model_lease(self, model_name: str) -> ModelLease:
+        """The lease that serialises writes to one model among this plugin's clients (see :mod:`.leases`)."""
+        try:
+            client = self.container_client(LEASE_DATASTORE)
+        except AzureMLError as exc:
+            return ModelLease.unavailable(model_name, exc)
+        return ModelLease(client, model_name)

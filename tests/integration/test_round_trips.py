@@ -24,11 +24,16 @@ def test_control_plane_requests_equal_the_documented_count(rows, call):
 
 def test_blob_requests(rows):
     files = 6  # the sample model's 5 files + the nonce that makes the first upload fresh
-    # HEAD (complete already?), PUT each file, the SHA-256 manifest, the completion marker
-    assert rows["register_model (first in process)"].blob == 1 + files + 1 + 1
-    # HEAD finds the marker: nothing uploaded; the manifest is written only if absent (If-None-Match)
-    assert rows["register_model (second, same files)"].blob == 2
+    # The new model's write lease: acquire (404: no lease blob yet), create it, acquire, release;
+    # HEAD (complete already?), PUT each file, the SHA-256 manifest, the completion marker;
+    # the lease again around the version number (acquire, release)
+    assert rows["register_model (first in process)"].blob == 4 + 1 + files + 1 + 1 + 2
+    # HEAD finds the marker: nothing uploaded; the manifest is written only if absent (If-None-Match); lease
+    assert rows["register_model (second, same files)"].blob == 2 + 2
     # one listing, the manifest, one GET per file (each checked against the manifest as it streams)
     assert rows["load_model('models:/<name>@<alias>') cold"].blob == 1 + 1 + (files - 1)
-    for call in ("get_registered_model", "get_model_version", "set_model_version_tag"):
+    for call in ("get_registered_model", "get_model_version", "get_latest_versions"):
         assert rows[call].blob == 0
+    # writes hold the model's lease (acquire + release): the API has no conditional writes
+    for call in ("transition_model_version_stage", "set_model_version_tag", "set_registered_model_alias"):
+        assert rows[call].blob == 2
