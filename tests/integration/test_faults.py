@@ -57,6 +57,7 @@ def test_full_workflow_at_a_fifth_of_requests_failing(workspace, client, model_n
 
     caplog.set_level(logging.WARNING)
     folders = [_model_folder(tmp_path, i) for i in range(6)]
+    dl = tmp_path / "dl"
     injector = FaultInjector(FAULT_RATE, seed=7, retry_after_s=1)
     flow = Workflow()
     registered: dict[str, dict[str, Any]] = {}  # version -> what the successful calls made
@@ -106,7 +107,7 @@ def test_full_workflow_at_a_fifth_of_requests_failing(workspace, client, model_n
         flow.run("search", lambda: client.search_model_versions(f"name = '{model_name}'"))
         if flow.run(
             "download @champion",
-            lambda: mlflow.artifacts.download_artifacts(f"models:/{model_name}@champion", dst_path=str(tmp_path)),
+            lambda: mlflow.artifacts.download_artifacts(f"models:/{model_name}@champion", dst_path=str(dl)),
         ):
             assert files_of(Path(flow.result)) == files_of(folders[int(registered[v2]["i"])])
     finally:
