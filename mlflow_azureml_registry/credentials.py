@@ -8,7 +8,9 @@ workspace's token (loopback endpoints only) or ``DefaultAzureCredential`` withou
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import re
 import threading
 import time
 from typing import Any, Optional
@@ -69,9 +71,47 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+_SECRET_IN_TEXT = re.compile(r"(?i)\b(sig|AccountKey)=[^&;\s'\"]+")
+"""A SAS signature (``sig=``, URL-encoded or not) or a connection string's ``AccountKey=``."""
+
+_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry")
+"""urllib3 loggers that print request URLs (at DEBUG) — and a SAS is part of every blob URL."""
+
+
+def redact(text: str) -> str:
+    """``text`` with SAS signatures and account keys masked."""
+    return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}=<redacted>", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks SAS signatures in log records (MLflow < 3.x leaves urllib3's request lines as they are)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def keep_secrets_out_of_logs() -> None:
+    """Install :class:`RedactingFilter` on urllib3's URL-logging loggers (idempotent).
+
+    A filter on the emitting logger applies before any handler, whoever configured logging.
+    """
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
 def resolve(endpoint: str) -> Any:
     """The credential for ``endpoint``: configured, else local token (loopback only), else the default chain."""
     global _default
+    keep_secrets_out_of_logs()  # before the first blob client exists: its URLs will carry the datastore SAS
     with _lock:
         if _configured is not None:
             return _configured

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Optional
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
@@ -19,6 +20,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from .azure import errors as az
+from .credentials import redact
 from .uri import InvalidUri
 
 _CODES = (
@@ -35,8 +37,10 @@ _CODES = (
 )
 
 _HINTS = {
-    az.Unauthenticated: " Sign in (az login), set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or call "
-    "mlflow_azureml_registry.configure(credential=...).",
+    az.Unauthenticated: " To fix: sign in with `az login` (a workstation); or set AZURE_CLIENT_ID, AZURE_TENANT_ID "
+    "and AZURE_CLIENT_SECRET (a service principal) or AZURE_FEDERATED_TOKEN_FILE (workload identity: CI, AKS); "
+    "or run on Azure with a managed identity; or call "
+    "mlflow_azureml_registry.configure(credential=...) with any azure-core TokenCredential.",
     az.Forbidden: " The identity needs a role on the workspace that allows model reads/writes "
     "(e.g. AzureML Data Scientist).",
 }
@@ -49,7 +53,18 @@ def to_mlflow(exc: az.AzureMLError) -> MlflowException:
             code = mlflow_code
             break
     hint = next((h for cls, h in _HINTS.items() if isinstance(exc, cls)), "")
-    return MlflowException(f"Azure ML: {exc}.{hint}".replace("..", "."), error_code=code)
+    text = str(exc).rstrip()
+    if not text.endswith("."):
+        text += "."
+    # Last line of defence: SDK texts can quote URLs, and a blob URL may carry the datastore SAS.
+    return MlflowException(redact(f"Azure ML: {text}{hint}"), error_code=code)
+
+
+def not_found(message: str, exc: Optional[az.AzureMLError] = None) -> MlflowException:
+    """``RESOURCE_DOES_NOT_EXIST`` in MLflow's own wording, plus the request id support will ask for."""
+    request_id = exc.request_id if exc is not None else None
+    suffix = f" (x-ms-request-id: {request_id})" if request_id else ""
+    return MlflowException(f"{message}{suffix}", error_code=RESOURCE_DOES_NOT_EXIST)
 
 
 @contextmanager
