@@ -1,0 +1,1 @@
+"""Loopback stand-ins for services the plugin's tests cannot reach (identity endpoints, Entra ID)."""
