@@ -3,7 +3,8 @@
 1. Hash the folder (the Azure ML SDK's content hash) and upload it to
    ``LocalUpload/<hash>/<folder>`` on the workspace blob store, unless that folder already carries
    the completion marker; the marker is written last, so a half-finished upload is never reused.
-2. Read the container's ``nextVersion``; skip numbers that already exist (``GET`` says 200).
+2. Read the container's ``nextVersion``; skip numbers that already exist (``GET`` says 200), reading
+   ``nextVersion`` again when the first one is taken (it was read before the upload).
 3. ``PUT`` the version with a fresh registration id in its properties.
 4. ``GET`` it back: if the registration id is ours, the version is ours. If another writer's id is
    there (a racing client), try the next number. If the PUT's outcome was lost (dropped answer,
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from .azure import errors as az
+from .azure.blobs import UploadItem
 from .azure.gateway import AzureMLGateway
-from .content import FolderSnapshot, sha256_hex, snapshot
+from .content import FileChangedError, FolderSnapshot, complete_digests, remember, sha256_hex, snapshot
 from .mapping import PROP_REGISTRATION_ID, registration_id
 from .progress import transfer_progress
 from .sources import LocalModel
@@ -58,29 +60,45 @@ def manifest_blob(folder_path: str) -> str:
 
 
 def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str) -> UploadedFolder:
-    """Step 1: make ``LocalUpload/<hash>/<folder>`` hold exactly the folder's files, marker last."""
-    snap = snapshot(model.path)
+    """Step 1: make ``LocalUpload/<hash>/<folder>`` hold exactly the folder's files, marker last.
+
+    Large files' own SHA-256 (for the manifest) come from the bytes the upload sends; the files must
+    then still be the ones that were hashed, or nothing is marked complete.
+    """
+    try:
+        snap = snapshot(model.path)
+    except FileChangedError as exc:
+        raise az.IntegrityError(str(exc)) from None
     location = DatastoreLocation(
         gateway.workspace, UPLOAD_DATASTORE, f"{ARTIFACT_ORIGIN}/{snap.content_hash}/{model.folder_name}"
     )
     folder = gateway.blob_folder(UPLOAD_DATASTORE)
     indicator = f"{location.path}/{snap.indicator}"
-    manifest = snap.manifest()
-    digest = sha256_hex(manifest)
     if folder.is_complete(indicator):
         _logger.info("Model files already uploaded at %s; reusing them", location.path)
+        snap = complete_digests(snap)
+        manifest = snap.manifest()
         # An upload made by the Azure ML SDK has no manifest yet; the content decides it, so add it if absent.
         folder.upload_bytes(manifest_blob(location.path), manifest, overwrite=False)
-        return UploadedFolder(location, snap, reused=True, manifest_sha256=digest)
+        return UploadedFolder(location, snap, reused=True, manifest_sha256=sha256_hex(manifest))
     with transfer_progress(f"Uploading {model.folder_name} to Azure ML", snap.total_size) as progress:
-        folder.upload_files(
-            ((f.path, f"{location.path}/{f.relative_path}", f.size) for f in snap.files),
+        sent = folder.upload_files(
+            (UploadItem(f.path, f"{location.path}/{f.relative_path}", f.size, f.sha256) for f in snap.files),
             progress=progress,
         )
+    try:
+        snap = snap.with_digests({f.relative_path: sent[f"{location.path}/{f.relative_path}"] for f in snap.files})
+    except FileChangedError as exc:
+        raise az.IntegrityError(str(exc)) from None
+    changed = snap.changed_files()
+    if changed:
+        raise az.IntegrityError(str(FileChangedError(changed[0].path)))
+    manifest = snap.manifest()
     folder.upload_bytes(manifest_blob(location.path), manifest)
     # Metadata as the SDK writes it; "version" is a placeholder there too until the version exists.
     folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})
-    return UploadedFolder(location, snap, reused=False, manifest_sha256=digest)
+    remember(snap)
+    return UploadedFolder(location, snap, reused=False, manifest_sha256=sha256_hex(manifest))
 
 
 def next_version(container: dict[str, Any]) -> int:
@@ -117,7 +135,8 @@ def create_version(
             if existing is not None:
                 if registration_id(existing) == reg_id:
                     return existing
-                candidate += 1
+                # Taken since the container was read (before the upload): ask it again rather than walk.
+                candidate = max(candidate + 1, next_version(gateway.models.get_container(name)))
                 continue
             try:
                 gateway.models.put_version(name, str(candidate), body)
