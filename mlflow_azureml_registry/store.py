@@ -25,7 +25,7 @@ from . import mapping, registration, search, session, settings, sources, validat
 from . import stages as _stages
 from .azure import errors as az
 from .azure.gateway import AzureMLGateway
-from .errors import azure_errors
+from .errors import azure_errors, not_found
 from .unsupported import (
     DELETE_MODEL_MESSAGE,
     PROMPT_TAG,
@@ -41,8 +41,8 @@ _logger = logging.getLogger(__name__)
 Json = dict[str, Any]
 
 
-def _model_not_found(name: str) -> MlflowException:
-    return MlflowException(f"Registered Model with name={name} not found", error_code=RESOURCE_DOES_NOT_EXIST)
+def _model_not_found(name: str, exc: Optional[az.AzureMLError] = None) -> MlflowException:
+    return not_found(f"Registered Model with name={name} not found", exc)
 
 
 def _model_exists(name: str) -> MlflowException:
@@ -57,10 +57,8 @@ def _exists(get: Any) -> bool:
     return True
 
 
-def _version_not_found(name: str, version: str) -> MlflowException:
-    return MlflowException(
-        f"Model Version (name={name}, version={version}) not found", error_code=RESOURCE_DOES_NOT_EXIST
-    )
+def _version_not_found(name: str, version: str, exc: Optional[az.AzureMLError] = None) -> MlflowException:
+    return not_found(f"Model Version (name={name}, version={version}) not found", exc)
 
 
 class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
@@ -89,8 +87,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         with azure_errors():
             try:
                 return self._gateway.models.get_container(name)
-            except az.NotFound:
-                raise _model_not_found(name) from None
+            except az.NotFound as exc:
+                raise _model_not_found(name, exc) from None
 
     def _put_container(self, name: str, container: Json) -> Json:
         with azure_errors():
@@ -102,8 +100,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         with azure_errors():
             try:
                 return self._gateway.models.get_version(name, version)
-            except az.NotFound:
-                raise _version_not_found(name, version) from None
+            except az.NotFound as exc:
+                raise _version_not_found(name, version, exc) from None
 
     def _put_version(self, name: str, resource: Json) -> Json:
         with azure_errors():
@@ -120,8 +118,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                         )
                         continue
                     yield resource
-            except az.NotFound:
-                raise _model_not_found(name) from None
+            except az.NotFound as exc:
+                raise _model_not_found(name, exc) from None
 
     @contextmanager
     def _writing(self, name: str) -> Iterator[None]:

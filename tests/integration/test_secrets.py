@@ -340,18 +340,11 @@ def intercept(workspace):
     workspace.set_interceptor(None)
 
 
-_DROPS_REQUEST_ID = pytest.mark.xfail(
-    strict=True,
-    reason="store.py turns az.NotFound into MLflow's not-found message without the request id "
-    "(proposed: mlflow_azureml_registry.errors.not_found(message, exc)); remove this marker with that change",
-)
-
-
 @pytest.mark.parametrize(
     "case, code",
     [
-        pytest.param("missing version", "RESOURCE_DOES_NOT_EXIST", marks=_DROPS_REQUEST_ID),
-        pytest.param("missing model", "RESOURCE_DOES_NOT_EXIST", marks=_DROPS_REQUEST_ID),
+        ("missing version", "RESOURCE_DOES_NOT_EXIST"),
+        ("missing model", "RESOURCE_DOES_NOT_EXIST"),
         ("forbidden workspace", "PERMISSION_DENIED"),
         ("bad request", "INVALID_PARAMETER_VALUE"),
         ("wrong token", "UNAUTHENTICATED"),
