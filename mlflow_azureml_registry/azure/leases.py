@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from .errors import Conflict
+from .errors import ServiceUnavailable
 
 _logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class ModelLease:
                 if exc.status_code != 409:
                     return self._without_lease(exc)
                 if time.monotonic() >= deadline:
-                    raise Conflict(
+                    raise ServiceUnavailable(
                         f"Another client has held the write lease of model {self.model_name!r} for over "
                         f"{self._wait_s:.0f} s (blob {self.blob_name!r} in {LEASE_DATASTORE}). Try again; a "
                         f"crashed client's lease expires within {LEASE_DURATION_S} s."
