@@ -181,3 +181,37 @@ def test_find_azurite_points_at_npm_ci(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(azurite.AzuriteNotFound, match=r"npm ci --prefix .*azurite"):
         azurite.find_azurite()
+
+
+def test_fault_rate_answers_requests_with_faults(cli, tmp_path: Path) -> None:
+    """``--fault-rate 1`` faults every control-plane request (``--sas-ttl`` is accepted beside it; its effect is
+    tested through the plugin in tests/integration/test_sas_expiry.py)."""
+    log = tmp_path / "requests.jsonl"
+    c = cli("--port", "0", "--request-log", str(log), "--fault-rate", "1", "--fault-seed", "3", "--sas-ttl", "5")
+    env = c.wait_ready()
+    base = env["MLFLOW_AZUREML_RESOURCE_MANAGER_URL"]
+    url = (
+        f"{base}/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/local-rg/providers/"
+        "Microsoft.MachineLearningServices/workspaces/local-ws/models"
+    )
+    session = requests.Session()
+    session.trust_env = False
+    outcomes = []
+    for _ in range(12):
+        try:
+            answer = session.get(
+                url,
+                params={"api-version": "2025-12-01"},
+                headers={"Authorization": f"Bearer {env['MLFLOW_AZUREML_LOCAL_TOKEN']}"},
+                verify=env["REQUESTS_CA_BUNDLE"],
+                timeout=10,
+            )
+            outcomes.append(answer.status_code)
+        except requests.ConnectionError:
+            outcomes.append("dropped")
+    # "lost" handles the request, then drops the answer: the client sees a dropped connection too
+    assert set(outcomes) <= {429, 500, 503, "dropped"}
+    assert {429, "dropped"} <= set(outcomes) and ({500, 503} & set(outcomes))
+    c.process.send_signal(signal.SIGTERM)
+    assert c.process.wait(timeout=15) == 0
+    assert "Fault injection: 12 faults in 12 requests" in c.process.stderr.read()
