@@ -1,0 +1,85 @@
+"""The per-model write lease on Azurite: exclusion, waiting, giving up clearly, and never blocking a write
+for lack of storage permission (mlflow_azureml_registry/azure/leases.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+
+import pytest
+
+from mlflow_azureml_registry.azure.errors import ServiceUnavailable
+from mlflow_azureml_registry.azure.leases import LEASE_PREFIX, ModelLease
+
+
+def _container(workspace, permission: str):
+    from azure.storage.blob import ContainerClient, ContainerSasPermissions, generate_container_sas
+
+    props = workspace.datastore()
+    account, name = props["accountName"], props["containerName"]
+    sas = generate_container_sas(
+        account,
+        name,
+        account_key=workspace.account_keys[account],
+        permission=ContainerSasPermissions.from_string(permission),
+        expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+    )
+    return ContainerClient(
+        workspace.storage_account_url_template.format(account=account),
+        name,
+        credential=sas,
+        connection_verify=workspace.ca_bundle,
+    )
+
+
+def test_one_holder_at_a_time(workspace):
+    container = _container(workspace, "racwdl")
+    model = f"lease-{uuid.uuid4().hex[:8]}"
+    inside, overlaps = [0], []
+    lock = threading.Lock()
+
+    def critical() -> None:
+        with ModelLease(container, model):
+            with lock:
+                inside[0] += 1
+                overlaps.append(inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=critical) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert overlaps == [1] * 6
+    assert container.get_blob_client(f"{LEASE_PREFIX}{model}").get_blob_properties().lease.state == "available"
+
+
+def test_gives_up_with_a_clear_error_when_the_lease_stays_taken(workspace):
+    from azure.storage.blob import BlobLeaseClient
+
+    container = _container(workspace, "racwdl")
+    model = f"lease-{uuid.uuid4().hex[:8]}"
+    blob = container.get_blob_client(f"{LEASE_PREFIX}{model}")
+    blob.upload_blob(b"")
+    held = BlobLeaseClient(blob)
+    held.acquire(lease_duration=-1)  # infinite: a client stuck forever
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable, match=f"write lease of model '{model}'"):
+            ModelLease(container, model, wait_s=0.5).acquire()
+        assert time.monotonic() - started < 5
+    finally:
+        held.release()
+
+
+def test_without_storage_permission_the_write_goes_on_with_a_warning(workspace, caplog):
+    container = _container(workspace, "rl")  # read and list only: no lease, no blob creation
+    lease = ModelLease(container, f"lease-{uuid.uuid4().hex[:8]}")
+    with caplog.at_level(logging.WARNING, logger="mlflow_azureml_registry.azure.leases"), lease:
+        assert not lease.held
+    assert "going on without it" in caplog.text
