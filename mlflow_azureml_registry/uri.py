@@ -21,7 +21,22 @@ _WORKSPACE = re.compile(
     re.IGNORECASE,
 )
 _LONG_PREFIX = re.compile(r"^[A-Za-z0-9.\-]+(?::\d+)?/mlflow/v[0-9.]+/", re.IGNORECASE)
-_DATASTORE_PATH = re.compile(r"^/datastores/(?P<ds>[^/]+)(?:/sha256/(?P<digest>[0-9a-f]{64}))?/paths/(?P<path>.+)$")
+# A path may be empty: MLflow opens the parent of ``.../paths/<file>`` as the repository root.
+_DATASTORE_PATH = re.compile(
+    r"^/datastores/(?P<ds>[^/]+)(?:/sha256/(?P<digest>[0-9a-f]{64}))?/paths(?:/(?P<path>.*))?$"
+)
+
+# Azure's naming rules for the segments, checked after percent-decoding: a decoded '/', '..' or control
+# character would otherwise change which resource the request URL names.
+_SUBSCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}")
+_RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")  # ARM: not ending with '.'
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,254}")
+_DATASTORE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,254}")
+_SEGMENT_RULES = (
+    ("subscription id", _SUBSCRIPTION, "letters, digits and '-'"),
+    ("resource group", _RESOURCE_GROUP, "letters, digits, '_', '-', '.', '(', ')', not ending with '.'"),
+    ("workspace name", _WORKSPACE_NAME, "letters, digits, '_' and '-', starting with a letter or digit"),
+)
 
 REGISTRY_URI_SHAPE = (
     f"{SCHEME}://subscriptions/<subscription-id>/resourceGroups/<resource-group>/workspaces/<workspace>"
@@ -33,11 +48,25 @@ class InvalidUri(ValueError):
     """The URI does not have one of the accepted shapes; the message names the expected one."""
 
 
-def _split(uri: str) -> tuple[WorkspaceRef, str]:
+def workspace_ref(subscription: str, resource_group: str, workspace: str, *, uri: Any = None) -> WorkspaceRef:
+    """A workspace from (already decoded) URI segments, refusing names Azure would never give a workspace."""
+    for (what, rule, allowed), value in zip(_SEGMENT_RULES, (subscription, resource_group, workspace)):
+        if not rule.fullmatch(value):
+            where = f" in {uri!r}" if uri is not None else ""
+            raise InvalidUri(f"Invalid {what} {value!r}{where}: Azure allows {allowed}")
+    return WorkspaceRef(subscription, resource_group, workspace)
+
+
+def _split(uri: str, *, query_allowed: bool = True) -> tuple[WorkspaceRef, str]:
     prefix = f"{SCHEME}:"
     if not isinstance(uri, str) or not uri.lower().startswith(prefix):
         raise InvalidUri(f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r}")
     rest = uri[len(prefix):].lstrip("/")
+    if not query_allowed and ("?" in rest or "#" in rest):
+        raise InvalidUri(
+            f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r} (a registry URI takes no query string "
+            "or fragment: settings are environment variables, see the README)"
+        )
     rest = rest.split("?", 1)[0].split("#", 1)[0]
     if not rest.lower().startswith("subscriptions/"):
         long_form = _LONG_PREFIX.match(rest)
@@ -47,13 +76,13 @@ def _split(uri: str) -> tuple[WorkspaceRef, str]:
     match = _WORKSPACE.match(rest)
     if not match:
         raise InvalidUri(f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r}")
-    ref = WorkspaceRef(unquote(match["sub"]), unquote(match["rg"]), unquote(match["ws"]))
+    ref = workspace_ref(unquote(match["sub"]), unquote(match["rg"]), unquote(match["ws"]), uri=uri)
     return ref, rest[match.end():]
 
 
 def parse_registry_uri(uri: str) -> WorkspaceRef:
     """The workspace a registry URI names, e.g. ``azureml-registry://subscriptions/s/resourceGroups/r/workspaces/w``."""
-    ref, tail = _split(uri)
+    ref, tail = _split(uri, query_allowed=False)
     if tail.strip("/"):
         raise InvalidUri(
             f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r} (unexpected {tail!r} after the workspace)"
@@ -84,7 +113,7 @@ class DatastoreLocation:
 
     def child(self, relative: str) -> DatastoreLocation:
         relative = relative.strip("/")
-        path = f"{self.path}/{relative}" if relative else self.path
+        path = f"{self.path}/{relative}" if self.path and relative else relative or self.path
         return DatastoreLocation(self.workspace, self.datastore, path, self.manifest_sha256)
 
     @property
@@ -98,6 +127,23 @@ class DatastoreLocation:
         return f"{self.workspace.asset_prefix}/datastores/{self.datastore}/paths/{self.path}"
 
 
+def check_datastore_name(name: str, uri: Any) -> str:
+    if not _DATASTORE_NAME.fullmatch(name):
+        raise InvalidUri(f"Invalid datastore name {name!r} in {uri!r}: Azure allows letters, digits, '_' and '-'")
+    return name
+
+
+def check_datastore_path(path: str, uri: Any) -> str:
+    """A path inside a datastore, without leading or trailing '/'; '.' and '..' segments are refused (the
+    service would resolve them to another folder than the one named), as are control characters."""
+    path = path.strip("/")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise InvalidUri(f"Invalid datastore path in {uri!r}: '.' and '..' segments are not allowed")
+    if re.search(r"[\x00-\x1f\x7f]", path):
+        raise InvalidUri(f"Invalid datastore path in {uri!r}: control characters are not allowed")
+    return path
+
+
 def parse_artifact_uri(uri: str) -> DatastoreLocation:
     ref, tail = _split(uri)
     match = _DATASTORE_PATH.match(tail)
@@ -106,7 +152,9 @@ def parse_artifact_uri(uri: str) -> DatastoreLocation:
             f"Expected an artifact URI of the form {SCHEME}://subscriptions/<s>/resourceGroups/<rg>/workspaces/<w>"
             f"/datastores/<datastore>/paths/<path>; got {uri!r}"
         )
-    return DatastoreLocation(ref, unquote(match["ds"]), unquote(match["path"]).strip("/"), match["digest"])
+    datastore = check_datastore_name(unquote(match["ds"]), uri)
+    path = check_datastore_path(unquote(match["path"] or ""), uri)
+    return DatastoreLocation(ref, datastore, path, match["digest"])
 
 
 _ASSET_URI = re.compile(
