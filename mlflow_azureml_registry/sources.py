@@ -20,7 +20,16 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, NOT_IMPLEMENTED, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import (
+    FEATURE_DISABLED,
+    INTERNAL_ERROR,
+    INVALID_PARAMETER_VALUE,
+    IO_ERROR,
+    NOT_IMPLEMENTED,
+    PERMISSION_DENIED,
+    RESOURCE_DOES_NOT_EXIST,
+    ErrorCode,
+)
 
 from .mapping import flavors_from_mlmodel, version_location
 
@@ -92,9 +101,7 @@ def _local_path(source: str) -> Optional[Path]:
 @contextmanager
 def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: Optional[str]) -> Iterator[LocalModel]:
     """Yield the model folder for ``source`` (temporary downloads are removed afterwards)."""
-    if not isinstance(source, str) or not source.strip():
-        raise MlflowException("source must be a non-empty URI or path", error_code=INVALID_PARAMETER_VALUE)
-    _refuse_registry(source)
+    check_source(source, local_model_path)
     if local_model_path:
         yield _checked(Path(local_model_path), source, _folder_name(_source_leaf(source)))
         return
@@ -108,10 +115,10 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
     try:
         try:
             downloaded = download_artifacts(artifact_uri=source, dst_path=scratch, tracking_uri=tracking_uri)
-        except MlflowException as exc:
+        except Exception as exc:  # MLflow's artifact repositories raise whatever their libraries raise
             raise MlflowException(
-                f"Could not download the model from source {source!r} to register it: {exc.message}",
-                error_code=exc.error_code if exc.error_code != "INTERNAL_ERROR" else RESOURCE_DOES_NOT_EXIST,
+                f"Could not download the model from source {source!r} to register it: {_describe(exc)}",
+                error_code=_download_error_code(exc),
             ) from None
         if source.startswith("models:/"):
             # MLflow's models:/ downloader adds this marker on the caller's side; it is not a model file.
@@ -119,6 +126,31 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
         yield _checked(Path(downloaded), source, _folder_name(_source_leaf(source)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _describe(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, MlflowException) else f"{type(exc).__name__}: {exc}"
+
+
+def _download_error_code(exc: BaseException) -> int:
+    """MLflow's code for a failed download of a source. ``MlflowException.error_code`` is the code's *name*
+    (passing it back as ``error_code`` would silently become ``INTERNAL_ERROR``); MLflow raises many of its
+    not-found errors without a code, so an uncoded failure reads as a source that does not exist."""
+    if isinstance(exc, MlflowException):
+        known = exc.error_code in ErrorCode.DESCRIPTOR.values_by_name
+        code = ErrorCode.Value(exc.error_code) if known else INTERNAL_ERROR
+        return RESOURCE_DOES_NOT_EXIST if code == INTERNAL_ERROR else code
+    for kind, code in (
+        (ImportError, FEATURE_DISABLED),  # e.g. s3:// without boto3
+        (FileNotFoundError, RESOURCE_DOES_NOT_EXIST),
+        (PermissionError, PERMISSION_DENIED),
+        (OSError, IO_ERROR),
+        (ValueError, INVALID_PARAMETER_VALUE),  # a URI the repository cannot parse
+        (TypeError, INVALID_PARAMETER_VALUE),
+    ):
+        if isinstance(exc, kind):
+            return code
+    return INTERNAL_ERROR
 
 
 def _refuse_registry(source: str) -> None:
@@ -139,6 +171,15 @@ def _source_leaf(source: str) -> str:
 
 
 def _checked(path: Path, source: str, folder_name: str) -> LocalModel:
+    try:
+        return _checked_folder(path, source, folder_name)
+    except OSError as exc:  # e.g. a name too long for the file system: Path.exists() raises rather than answers
+        code = PERMISSION_DENIED if isinstance(exc, PermissionError) else INVALID_PARAMETER_VALUE
+        message = f"Model source {source!r} cannot be read: {exc.strerror or exc}"
+        raise MlflowException(message, error_code=code) from None
+
+
+def _checked_folder(path: Path, source: str, folder_name: str) -> LocalModel:
     if not path.exists():
         raise MlflowException(f"Model source {source!r} does not exist", error_code=RESOURCE_DOES_NOT_EXIST)
     if not path.is_dir():
@@ -178,15 +219,14 @@ def azureml_source(source: str, gateway: Any) -> Optional[RemoteModel]:
     ``gateway`` is the registry workspace's gateway (short forms are relative to it). None for other URIs.
     """
     from .azure import errors as az
-    from .azure.workspace import WorkspaceRef
-    from .uri import DatastoreLocation, parse_asset_uri
+    from .uri import DatastoreLocation, parse_asset_uri, workspace_ref
 
-    _refuse_registry(source)
+    _check_azureml(source)
     match = _DATASTORE_SOURCE.match(source)
     if match:
         workspace = gateway.workspace
         if match["sub"]:
-            workspace = WorkspaceRef(match["sub"], match["rg"], match["ws"])
+            workspace = workspace_ref(match["sub"], match["rg"], match["ws"], uri=source)
         return RemoteModel(DatastoreLocation(workspace, match["ds"], match["path"].strip("/")), referenced=True)
     match = _JOB_OUTPUT.match(source)
     if match:
@@ -226,12 +266,6 @@ def azureml_source(source: str, gateway: Any) -> Optional[RemoteModel]:
         props = resource.get("properties") or {}
         return RemoteModel(version_location(resource, gateway.workspace), props.get("modelType"),
                            props.get("flavors") or None)
-    if source.startswith("azureml:"):
-        raise MlflowException(
-            f"Unrecognised Azure ML source {source!r}. Supported: azureml://datastores/<datastore>/paths/<path>, "
-            "azureml://jobs/<job>/outputs/<output>/paths/<path>, azureml:<model>:<version>, azureml:<model>@latest",
-            error_code=INVALID_PARAMETER_VALUE,
-        )
     return None
 
 
@@ -251,3 +285,136 @@ def describe_remote(remote: RemoteModel, folder: Any) -> RemoteModel:
         raise MlflowException(f"Could not read MLmodel at {remote.location.asset_uri}: {exc}",
                               error_code=INVALID_PARAMETER_VALUE) from None
     return RemoteModel(remote.location, "mlflow_model", flavors_from_mlmodel(data), remote.referenced)
+
+
+# -- shape checks, before any request -----------------------------------------------------------------
+_AZUREML_SHAPES = (
+    "azureml://datastores/<datastore>/paths/<path>, azureml://jobs/<job>/outputs/<output>/paths/<path>, "
+    "azureml:<model>:<version>, azureml:<model>@latest"
+)
+_MODELS_SHAPES = (
+    "models:/<name>/<version>, models:/<name>/<stage>, models:/<name>/latest, models:/<name>@<alias> "
+    "or models:/m-<logged model id>"
+)
+_RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
+_ASSET_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,254}")
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def check_source(source: Any, local_model_path: Any = None) -> str:
+    """Refuse a ``create_model_version`` source that cannot name a model, before any request.
+
+    Only the shape is checked here (what exists is the service's answer): a non-empty string; this
+    registry's ``models:/`` URIs with a valid name and version, stage or alias; ``runs:/<run_id>/<path>``;
+    Azure ML sources of a known form naming a folder (never a whole datastore, never ``..``).
+    """
+    from . import validation
+
+    if not isinstance(source, str) or not source.strip():
+        raise _invalid(f"source must be a non-empty URI or path, got {source!r}")
+    if "\x00" in source:
+        raise _invalid(f"source {source!r} contains a NUL character")
+    if local_model_path is not None and (not isinstance(local_model_path, str) or "\x00" in local_model_path):
+        raise _invalid(f"local_model_path must be a path, got {local_model_path!r}")
+    _refuse_registry(source)
+    if source.startswith("azureml-registry:"):
+        from .uri import InvalidUri, parse_artifact_uri
+
+        try:
+            location = parse_artifact_uri(source)
+        except InvalidUri as exc:
+            raise _invalid(str(exc)) from None
+        if not location.path:
+            raise _invalid(f"Source {source!r} names a whole datastore; name the model's folder")
+    elif source.startswith("azureml:"):
+        _check_azureml(source)
+    elif source.startswith("runs:") and not urlparse(source).netloc:
+        _check_runs_uri(source)
+    elif source.startswith("models:") and not urlparse(source).netloc:
+        parsed = parse_models_uri(source)
+        if parsed is None:
+            # Logged models (models:/m-<id>) and paths inside a version are MLflow's to resolve.
+            rest = source[len("models:"):].strip("/")
+            if not rest.startswith("m-") and "/" not in rest:
+                raise _invalid(f"Invalid model source {source!r}: expected {_MODELS_SHAPES}")
+            return source
+        name, version, stage, alias = parsed
+        validation.model_name(name)
+        if version is not None:
+            validation.version(version)
+        elif alias is not None:
+            validation.alias(alias)
+        elif stage != "latest":
+            from .stages import canonical
+
+            canonical(stage)
+    else:
+        _check_scheme(source)
+    return source
+
+
+def _check_scheme(source: str) -> None:
+    """A URI source needs an MLflow artifact repository for its scheme (MLflow's own refusal has no code)."""
+    try:
+        scheme = urlparse(source).scheme
+    except ValueError as exc:
+        raise _invalid(f"Invalid source {source!r}: {exc}") from None
+    if len(scheme) <= 1:  # a local path (or a Windows drive letter)
+        return
+    try:
+        from mlflow.store.artifact.artifact_repository_registry import _artifact_repository_registry
+
+        known = _artifact_repository_registry.get_registered_artifact_repositories()
+    except (ImportError, AttributeError):  # MLflow moved it: let the download say what is wrong
+        return
+    if scheme not in known:
+        raise _invalid(
+            f"Unsupported source {source!r}: no MLflow artifact repository handles {scheme}:// URIs "
+            f"(installed: {', '.join(sorted(s for s in known if s))})"
+        )
+
+
+def _check_runs_uri(source: str) -> None:
+    run_id, _, path = source[len("runs:"):].lstrip("/").partition("/")
+    if not _RUN_ID.fullmatch(run_id) or ".." in path.split("/"):
+        raise _invalid(
+            f"Invalid runs:/ source {source!r}: expected runs:/<run_id>/<path to the model folder>, with the run "
+            "id of an MLflow run"
+        )
+
+
+def _check_azureml(source: str) -> None:
+    """Known ``azureml:`` shapes only; datastore paths name a folder inside the datastore."""
+    from .uri import InvalidUri, check_datastore_name, check_datastore_path, workspace_ref
+
+    _refuse_registry(source)
+    try:
+        match = _DATASTORE_SOURCE.match(source)
+        if match:
+            if match["sub"]:
+                workspace_ref(match["sub"], match["rg"], match["ws"], uri=source)
+            check_datastore_name(match["ds"], source)
+            if not check_datastore_path(match["path"], source):
+                raise _invalid(f"Source {source!r} names a whole datastore; name the model's folder")
+            return
+        match = _JOB_OUTPUT.match(source)
+        if match:
+            check_datastore_path(match["path"] or "", source)
+            return
+    except InvalidUri as exc:
+        raise _invalid(str(exc)) from None
+    match = _ASSET.match(source)
+    if match:
+        from . import validation
+
+        validation.model_name(match["name"])
+        if match["version"] is not None and not _ASSET_VERSION.fullmatch(match["version"]):
+            raise _invalid(
+                f"Invalid model version {match['version']!r} in source {source!r}: Azure ML versions are letters, "
+                "digits, '.', '_' and '-', starting with a letter or digit"
+            )
+        return
+    raise _invalid(f"Unrecognised Azure ML source {source!r}. Supported: {_AZUREML_SHAPES}")
