@@ -140,6 +140,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def create_registered_model(self, name, tags=None, description=None, deployment_job_id=None):
         validation.model_name(name)
         tag_map = validation.registered_model_tags(tags)
+        validation.description(description)
         if tag_map.get(PROMPT_TAG, "").lower() == "true":
             # MLflow 2.21-3.0 register prompts as tagged registered models, bypassing the prompt methods.
             refuse(PROMPTS_MESSAGE)
@@ -164,6 +165,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return self._registered_model(self._container(name))
 
     def update_registered_model(self, name, description, deployment_job_id=None):
+        validation.model_name(name)
+        validation.description(description)
         with self._writing(name):
             container = self._container(name)
             container.setdefault("properties", {})["description"] = description
@@ -253,10 +256,14 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return [self._entity(name, best[s], container) for s in _stages.MLFLOW_STAGES if s in best]
 
     def get_latest_versions(self, name, stages=None):
+        validation.model_name(name)
+        stages = validation.stages(stages)
         container = self._container(name)
         return self._latest(name, stages, container)
 
     def transition_model_version_stage(self, name, version, stage, archive_existing_versions):
+        validation.model_name(name)
+        validation.version(version)
         target = _stages.canonical(stage)
         if archive_existing_versions and target not in ("Staging", "Production"):
             raise MlflowException(
@@ -290,6 +297,11 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     ) -> ModelVersion:
         validation.model_name(name)
         tag_map = validation.model_version_tags(tags)
+        sources.check_source(source, local_model_path)
+        validation.description(description)
+        run_id = validation.run_id(run_id)
+        validation.optional_text("run_link", run_link)
+        validation.optional_text("model_id", model_id)
         container = self._container(name)  # a version needs its registered model, as in MLflow
         if run_id is None and model_id:
             run_id = _source_run_id(model_id, self.tracking_uri)
@@ -378,6 +390,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return sources.RemoteModel(location, model_type, props.get("flavors") or None)
 
     def update_model_version(self, name, version, description):
+        validation.model_name(name)
+        validation.version(version)
+        validation.description(description)
         with self._writing(name):
             resource = self._version(name, version)
             resource.setdefault("properties", {})["description"] = description
@@ -425,6 +440,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
 
     def set_model_version_tag(self, name, version, tag):
         validation.model_version_tags([tag])
+        validation.version(version)
         with self._writing(name):
             resource = self._version(name, version)
             props = resource.setdefault("properties", {})
@@ -433,6 +449,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
 
     def delete_model_version_tag(self, name, version, key):
         validation.tag_key(key)
+        validation.version(version)
         with self._writing(name):
             resource = self._version(name, version)
             tags = dict((resource.get("properties") or {}).get("tags") or {})
@@ -452,7 +469,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return version
 
     def set_registered_model_alias(self, name, alias, version):
+        validation.model_name(name)
         validation.alias(alias)
+        validation.version(version)
         resource = self._version(name, version)
         with self._writing(name):
             container = self._container(name)

@@ -1,58 +1,104 @@
-"""Checks done before any network call, with MLflow's error codes and messages that say what to do."""
+"""Checks done before any network call, with MLflow's error codes and messages that say what to do.
+
+Where MLflow has a rule (tag keys and values, aliases) its own validator runs, so the plugin refuses what
+MLflow's SQL registry refuses. On top of that, the plugin refuses what MLflow lets through only by accident
+(``$`` in its patterns matches before a trailing newline; its checks assume ``str`` and fail with
+``TypeError`` otherwise) and what cannot travel to Azure ML intact (NUL characters, lone surrogates, which
+no UTF-8 request body can carry).
+"""
 
 from __future__ import annotations
 
+import numbers
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Callable, Optional
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 MODEL_NAME_RULE = r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$"
 _MODEL_NAME = re.compile(MODEL_NAME_RULE)
+_VERSION = re.compile(r"\s*\+?[0-9]+\s*")
+MAX_VERSION = 2**63 - 1  # MLflow's SQL registries keep versions in a 64-bit integer column
+_ALIAS = re.compile(r"[\w\-]+")
+_RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")  # MLflow's run id rule, matched in full
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNSENDABLE = re.compile(r"[\x00\ud800-\udfff]")
+MAX_DESCRIPTION_LENGTH = 100_000
+"""Azure ML documents no limit, and every later update of the model sends the description back (GET + PUT);
+100,000 characters is MLflow 3's tag value limit (MLflow's SQL registries keep at most 5,000)."""
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut to a readable length (a refused 100,000-character value must not flood the message)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}...' ({len(value) if isinstance(value, str) else '?'} chars)"
 
 
 def model_name(name: Any) -> str:
-    if not isinstance(name, str) or not _MODEL_NAME.match(name):
-        raise MlflowException(
-            f"Invalid registered model name {name!r}: Azure ML model names must match {MODEL_NAME_RULE} "
-            "(letters, digits, '-' and '_', starting with a letter or digit, at most 255 characters).",
-            error_code=INVALID_PARAMETER_VALUE,
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        raise _invalid(
+            f"Invalid registered model name {_short(name)}: Azure ML model names must match {MODEL_NAME_RULE} "
+            "(letters, digits, '-' and '_', starting with a letter or digit, at most 255 characters)."
         )
     return name
 
 
 def version(value: Any) -> str:
-    """MLflow versions are positive integers; return the canonical string form."""
-    try:
-        number = int(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        number = None
+    """MLflow versions are positive integers; return the canonical string form.
+
+    ``int(value)`` alone (what MLflow's SQL registry does) would also take ``True``, ``1.9``, ``"1_0"`` (= 10)
+    and non-ASCII digits, and fail with ``TypeError`` on ``None``: none of those names a version.
+    """
+    integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    number = int(value) if integer or (isinstance(value, str) and _VERSION.fullmatch(value)) else None
     if number is None or number < 1:
-        raise MlflowException(
-            f"Parameter 'version' must be a positive integer, got {value!r}", error_code=INVALID_PARAMETER_VALUE
-        )
+        raise _invalid(f"Parameter 'version' must be a positive integer, got {_short(value)}")
+    if number > MAX_VERSION:
+        raise _invalid(f"Parameter 'version' must be at most {MAX_VERSION}, got {_short(value)}")
     return str(number)
+
+
+def _sendable(what: str, value: str) -> None:
+    bad = _UNSENDABLE.search(value)
+    if bad:
+        kind = "a NUL character" if bad.group() == "\x00" else "a lone surrogate (not valid Unicode)"
+        raise _invalid(f"{what} {_short(value)} contains {kind} at position {bad.start()}; Azure ML cannot store it")
 
 
 def tag_key(key: Any, *, reserved_prefix: str = "") -> str:
     if not isinstance(key, str) or not key.strip():
-        raise MlflowException(f"Tag key must be a non-empty string, got {key!r}", error_code=INVALID_PARAMETER_VALUE)
+        raise _invalid(f"Tag key must be a non-empty string, got {_short(key)}")
+    bad = _CONTROL.search(key)
+    if bad:
+        raise _invalid(f"Tag key {_short(key)} contains the control character {bad.group()!r}")
+    _sendable("Tag key", key)
     if reserved_prefix and key.startswith(reserved_prefix):
-        raise MlflowException(
+        raise _invalid(
             f"Tag key {key!r} is reserved: keys starting with {reserved_prefix!r} hold model aliases; "
-            "use set_registered_model_alias instead.",
-            error_code=INVALID_PARAMETER_VALUE,
+            "use set_registered_model_alias instead."
         )
     return key
 
 
-def _tags(tags: Any, check: Any, reserved_prefix: str = "") -> dict[str, str]:
+def _tags(tags: Any, check: Callable[[str, Any], None], reserved_prefix: str = "") -> dict[str, str]:
     result: dict[str, str] = {}
-    for tag in tags or []:
+    if tags is None:
+        return result
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+        raise _invalid(f"Tags must be a list of tag entities, got {_short(tags)}")
+    for tag in tags:
+        if not hasattr(tag, "key") or not hasattr(tag, "value"):
+            raise _invalid(f"Tags must be tag entities with a key and a value, got {_short(tag)}")
         tag_key(tag.key, reserved_prefix=reserved_prefix)
+        check(tag.key, tag.value if tag.value is None else str(tag.value))
         value = "" if tag.value is None else str(tag.value)
-        check(tag.key, value)
+        _sendable(f"Value of tag {tag.key!r}", value)
         result[tag.key] = value
     return result
 
@@ -72,13 +118,68 @@ def model_version_tags(tags: Any) -> dict[str, str]:
 
 
 def alias(name: Any) -> str:
-    """MLflow's alias rules (``^[\\w\\-]*$``, at most 255; not ``latest`` or ``v<digits>``)."""
+    """MLflow's alias rules (``^[\\w\\-]*$``, at most 255; not ``latest`` or ``v<digits>``), matched in full."""
     from mlflow.utils import validation as mlflow_validation
 
+    if name is None or name == "":
+        raise _invalid("Registered model alias name cannot be empty.")
+    if not isinstance(name, str):
+        raise _invalid(f"Registered model alias name must be a string, got {_short(name)}")
+    if not _ALIAS.fullmatch(name):
+        raise _invalid(
+            f"Invalid alias name: {_short(name)}. Names may only contain alphanumerics, underscores (_), "
+            "and dashes (-)."
+        )
     mlflow_validation._validate_model_alias_name(name)
     reserved = getattr(mlflow_validation, "_validate_model_alias_name_reserved", None)
     if reserved is not None:
         reserved(name)
-    if not name:
-        raise MlflowException("Alias must be a non-empty string", error_code=INVALID_PARAMETER_VALUE)
     return name
+
+
+def description(value: Any) -> Optional[str]:
+    """None (no description) or a string Azure ML can store; refused before a GET + PUT that would fail."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"Description must be a string, got {type(value).__name__} {_short(value)}")
+    if len(value) > MAX_DESCRIPTION_LENGTH:
+        raise _invalid(
+            f"Description is {len(value)} characters long; at most {MAX_DESCRIPTION_LENGTH} are accepted "
+            "(keep long documentation as a file in the model folder)."
+        )
+    _sendable("Description", value)
+    return value
+
+
+def stages(values: Any) -> Optional[list[str]]:
+    """``get_latest_versions(stages=...)``: None or a list of MLflow stage names (any case)."""
+    from .stages import canonical
+
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise _invalid(f"Parameter 'stages' must be a list of stage names, got {_short(values)}")
+    return [canonical(stage) for stage in values]
+
+
+def run_id(value: Any) -> Optional[str]:
+    """The run a version comes from: None, or an MLflow run id (it is stored and shown as a run link)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
+        raise _invalid(
+            f"Invalid run_id {_short(value)}: run ids are letters, digits, '_' and '-', starting with a letter "
+            "or digit (at most 256 characters)."
+        )
+    return value
+
+
+def optional_text(what: str, value: Any) -> Optional[str]:
+    """Free text stored as a version property (``run_link``, ``model_id``): None or a sendable string."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"Parameter {what!r} must be a string, got {type(value).__name__} {_short(value)}")
+    _sendable(f"Parameter {what!r}", value)
+    return value
