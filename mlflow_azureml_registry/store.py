@@ -25,7 +25,7 @@ from . import mapping, registration, search, session, settings, sources, validat
 from . import stages as _stages
 from .azure import errors as az
 from .azure.gateway import AzureMLGateway
-from .errors import azure_errors, not_found
+from .errors import azure_errors, not_found, to_mlflow
 from .unsupported import (
     DELETE_MODEL_MESSAGE,
     PROMPT_TAG,
@@ -41,7 +41,17 @@ _logger = logging.getLogger(__name__)
 Json = dict[str, Any]
 
 
+def _about_the_model(exc: az.AzureMLError) -> bool:
+    """A 404 about the model or version itself, not ARM's about the subscription, resource group or workspace
+    (a mistyped registry URI must say so, not that the model is missing)."""
+    if exc.detail_code is not None:
+        return exc.detail_code in ("ModelNotFound", "ModelVersionNotFound")
+    return exc.code in (None, "UserError")
+
+
 def _model_not_found(name: str, exc: Optional[az.AzureMLError] = None) -> MlflowException:
+    if exc is not None and not _about_the_model(exc):
+        return to_mlflow(exc)
     return not_found(f"Registered Model with name={name} not found", exc)
 
 
@@ -52,12 +62,16 @@ def _model_exists(name: str) -> MlflowException:
 def _exists(get: Any) -> bool:
     try:
         get()
-    except az.NotFound:
+    except az.NotFound as exc:
+        if not _about_the_model(exc):
+            raise
         return False
     return True
 
 
 def _version_not_found(name: str, version: str, exc: Optional[az.AzureMLError] = None) -> MlflowException:
+    if exc is not None and not _about_the_model(exc):
+        return to_mlflow(exc)
     return not_found(f"Model Version (name={name}, version={version}) not found", exc)
 
 
@@ -218,7 +232,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         with azure_errors():
             try:
                 return self._gateway.models.get_container(name)
-            except az.NotFound:
+            except az.NotFound as exc:
+                if not _about_the_model(exc):
+                    raise
                 return None
 
     def _search_containers(self) -> Iterator[Json]:
@@ -229,7 +245,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         with azure_errors():
             try:
                 return self._gateway.models.get_version(name, version)
-            except az.NotFound:
+            except az.NotFound as exc:
+                if not _about_the_model(exc):
+                    raise
                 return None
 
     def _search_versions(
@@ -240,7 +258,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 yield from self._gateway.models.list_versions(
                     name, list_view_type=_stages.LIST_VIEW, tags=tags, properties=properties
                 )
-            except az.NotFound:  # the model went away after it was listed
+            except az.NotFound as exc:  # the model went away after it was listed
+                if not _about_the_model(exc):
+                    raise
                 return
 
     # -- stages -------------------------------------------------------------------------------------
