@@ -510,8 +510,13 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 self._put_container(name, container)
 
     def get_model_version_by_alias(self, name, alias):
-        validation.alias(alias)
+        validation.alias(alias, lookup=True)
         container = self._container(name)
+        if validation.is_latest_alias(alias):  # MLflow 3: the highest version, as its SQL store answers
+            latest = self._latest(name, None, container)
+            if not latest:
+                raise MlflowException(f"Latest version not found for model {name}.", RESOURCE_DOES_NOT_EXIST)
+            return max(latest, key=lambda mv: int(mv.version))
         version = self._alias_version(name, alias, container)
         try:
             resource = self._version(name, version)

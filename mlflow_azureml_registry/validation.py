@@ -117,8 +117,12 @@ def model_version_tags(tags: Any) -> dict[str, str]:
     return _tags(tags, _validate_model_version_tag)
 
 
-def alias(name: Any) -> str:
-    """MLflow's alias rules (``^[\\w\\-]*$``, at most 255; not ``latest`` or ``v<digits>``), matched in full."""
+def alias(name: Any, *, lookup: bool = False) -> str:
+    """MLflow's alias rules (``^[\\w\\-]*$``, at most 255; not ``latest`` or ``v<digits>``), matched in full.
+
+    ``lookup``: the name is only read, so ``latest`` passes where the installed MLflow resolves ``@latest``
+    to the highest version (MLflow 3 does; older MLflow refuses it).
+    """
     from mlflow.utils import validation as mlflow_validation
 
     if name is None or name == "":
@@ -130,11 +134,21 @@ def alias(name: Any) -> str:
             f"Invalid alias name: {_short(name)}. Names may only contain alphanumerics, underscores (_), "
             "and dashes (-)."
         )
+    if lookup and is_latest_alias(name):
+        return name
     mlflow_validation._validate_model_alias_name(name)
     reserved = getattr(mlflow_validation, "_validate_model_alias_name_reserved", None)
     if reserved is not None:
         reserved(name)
     return name
+
+
+def is_latest_alias(name: str) -> bool:
+    """``@latest`` (any case), when the installed MLflow gives it a meaning."""
+    from mlflow.utils import validation as mlflow_validation
+
+    latest = getattr(mlflow_validation, "_REGISTERED_MODEL_ALIAS_LATEST", None)
+    return latest is not None and name.lower() == latest
 
 
 def description(value: Any) -> Optional[str]:

@@ -149,6 +149,23 @@ def test_alias_to_missing_version_is_refused(client, registered):
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_latest_alias_follows_the_installed_mlflow(client, registered):
+    """MLflow 3's SQL store answers ``@latest`` with the highest version; older MLflow refuses the name."""
+    from mlflow.utils import validation as mlflow_validation
+
+    client.transition_model_version_stage(registered, "2", "Production")
+    if hasattr(mlflow_validation, "_REGISTERED_MODEL_ALIAS_LATEST"):
+        assert client.get_model_version_by_alias(registered, "latest").version == "3"
+        assert client.get_model_version_by_alias(registered, "LATEST").version == "3"
+    else:
+        with pytest.raises(MlflowException) as info:
+            client.get_model_version_by_alias(registered, "latest")
+        assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException) as info:
+        client.set_registered_model_alias(registered, "latest", "1")
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
 def test_reserved_alias_tags_cannot_be_set_as_tags(client, registered):
     with pytest.raises(MlflowException) as info:
         client.set_registered_model_tag(registered, "mlflow.alias.champion", "1")
