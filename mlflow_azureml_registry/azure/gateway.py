@@ -73,6 +73,10 @@ class AzureMLGateway:
             connection_timeout=self._http.connect_timeout,
             read_timeout=self._http.read_timeout,
             retry_total=self._http.retry_total,
+            # azure-storage-blob backs off 15 s, 18 s, 24 s, ...: minutes before a headless job hears that
+            # storage is down. 1 s + 2^n (3, 5, 9, 17 s) keeps retries without the long silence.
+            initial_backoff=1,
+            increment_base=2,
             max_single_put_size=4 * 1024 * 1024,
             max_block_size=4 * 1024 * 1024,
         )
