@@ -3,19 +3,38 @@
 The hash is the Azure ML SDK's own ``get_object_hash`` (sha256 over names and bytes, entries sorted
 case-insensitively per directory, seeded with the SDK's constant), so the plugin and ``MLClient``
 land identical folders in the same ``LocalUpload/<hash>/<name>`` place and reuse each other's uploads.
+
+The content hash must be known before the first byte is uploaded (it names the folder), so it costs
+one read of every file. A file's own SHA-256 (the integrity manifest) is needed only once the files are
+up, so large files get theirs from the very bytes the upload sends (:mod:`.azure.blobs`): one read and
+one hash fewer before the upload starts. Re-registering unchanged files reads nothing: both hashes are
+kept in a per-user cache keyed by each file's size, times, inode and device (:class:`HashCache`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import logging
+import os
+import stat
+import tempfile
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Optional
+
+_logger = logging.getLogger(__name__)
 
 _HASH_SEED = b"Initialize for october 2021 AML CLI version"
-_CHUNK = 4 * 1024 * 1024
-_PARALLEL_MIN = 256 * 1024  # below this, handing a chunk to another thread costs more than it saves
+_CHUNK = 1024 * 1024
+INLINE_DIGEST_MAX = 256 * 1024
+"""Files up to this size get their own SHA-256 while the content hash reads them (it costs nothing there)."""
+
+HASH_CACHE = "MLFLOW_AZUREML_HASH_CACHE"
+"""``false`` turns the content-hash cache off. Default: on."""
+HASH_CACHE_DIR = "MLFLOW_AZUREML_HASH_CACHE_DIR"
+"""Where the content-hash cache lives. Default: ``$XDG_CACHE_HOME`` (or ``~/.cache``)/mlflow-azureml-registry/."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +42,17 @@ class LocalFile:
     relative_path: str  # POSIX separators, relative to the folder root
     path: Path
     size: int
-    sha256: str
+    sha256: Optional[str]  # None until known: large files get it from the bytes uploaded, or complete_digests()
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+
+    def unchanged(self) -> bool:
+        """True when the file still has the size and times it had when it was listed."""
+        try:
+            now = os.stat(self.path)
+        except OSError:
+            return False
+        return (now.st_size, now.st_mtime_ns, now.st_ctime_ns) == (self.size, self.mtime_ns, self.ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -31,13 +60,24 @@ class FolderSnapshot:
     root: Path
     files: tuple[LocalFile, ...]
     content_hash: str
+    listing: tuple[tuple[Any, ...], ...] = ()  # what the cache compares: every entry, in hash order, with its stat
+    listed_ns: int = 0  # wall-clock time just before the listing (the cache's racy-file rule needs it)
+    from_cache: bool = False
 
     @property
     def total_size(self) -> int:
         return sum(f.size for f in self.files)
 
+    @property
+    def complete(self) -> bool:
+        """True when every file's own SHA-256 is known (the manifest can be written)."""
+        return all(f.sha256 is not None for f in self.files)
+
     def manifest(self) -> bytes:
         """The per-file SHA-256 manifest, canonical JSON (its own SHA-256 goes into the version's properties)."""
+        missing = [f.relative_path for f in self.files if f.sha256 is None]
+        if missing:
+            raise ValueError(f"The SHA-256 of {missing[0]!r} is not known yet")
         files = {f.relative_path: {"sha256": f.sha256, "size": f.size} for f in self.files}
         return json.dumps({"version": 1, "files": files}, sort_keys=True, separators=(",", ":")).encode()
 
@@ -46,42 +86,120 @@ class FolderSnapshot:
         """The file that carries the SDK's ``upload_status=completed`` marker: the first in sorted order."""
         return min(f.relative_path for f in self.files)
 
+    def with_digests(self, digests: dict[str, str]) -> FolderSnapshot:
+        """The same snapshot with files' SHA-256 filled in from ``digests`` (relative path -> digest).
 
-def snapshot(root: Path) -> FolderSnapshot:
-    """List every file under ``root`` (symlinks followed, as the SDK does) and hash the whole tree.
+        A file that already had a digest must get the same one: a different one means it changed meanwhile.
+        """
+        files = []
+        for f in self.files:
+            given = digests.get(f.relative_path)
+            if given is not None and f.sha256 is not None and given != f.sha256:
+                raise FileChangedError(f.path)
+            files.append(f if given is None else replace(f, sha256=given))
+        return replace(self, files=tuple(files))
 
-    One read of each file feeds both the tree hash and the file's own SHA-256; the second hash runs
-    on another thread (hashlib releases the GIL), so the two cost about one.
+    def changed_files(self) -> list[LocalFile]:
+        """Files whose size or times differ from the listing (written to since it was taken)."""
+        return [f for f in self.files if not f.unchanged()]
+
+
+class FileChangedError(RuntimeError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path} changed while it was being hashed or uploaded; register the model again once its files "
+            "are no longer being written"
+        )
+        self.path = path
+
+
+def snapshot(root: Path, *, cache: Optional[HashCache] = None) -> FolderSnapshot:
+    """List every file under ``root`` (symlinks followed, as the SDK does) and compute the content hash.
+
+    Files up to :data:`INLINE_DIGEST_MAX` also get their own SHA-256; larger ones only when the cache
+    knows them (see the module docstring). ``cache`` defaults to :func:`default_cache`.
     """
     root = Path(root)
+    listed_ns = time.time_ns()
+    listing: list[tuple[Any, ...]] = []
+    paths: list[Path] = []
+    _list(root, root, listing, paths)
+    store = default_cache() if cache is None else cache
+    cached = store.get(root, listing) if store is not None else None
+    if cached is not None:
+        return cached
     digest = hashlib.sha256(_HASH_SEED)
     files: list[LocalFile] = []
-    with ThreadPoolExecutor(max_workers=1) as second_core:
-        _walk(root, root, digest, files, second_core)
-    return FolderSnapshot(root=root, files=tuple(files), content_hash=digest.hexdigest())
+    buffer = bytearray(_CHUNK)  # reused: a fresh bytes object per chunk costs page faults on every read
+    view = memoryview(buffer)
+    for entry, path in zip(listing, paths):
+        relative, kind = entry[0], entry[1]
+        digest.update(relative.rsplit("/", 1)[-1].encode())
+        if kind != "f":
+            continue
+        size, mtime_ns, ctime_ns = entry[2], entry[3], entry[4]
+        file_digest = hashlib.sha256() if size <= INLINE_DIGEST_MAX else None
+        read = 0
+        with open(path, "rb", buffering=0) as handle:
+            while True:
+                count = handle.readinto(buffer)
+                if not count:
+                    break
+                digest.update(view[:count])
+                if file_digest is not None:
+                    file_digest.update(view[:count])
+                read += count
+        if read != size:
+            raise FileChangedError(path)
+        sha = file_digest.hexdigest() if file_digest is not None else None
+        files.append(LocalFile(relative, path, size, sha, mtime_ns, ctime_ns))
+    snap = FolderSnapshot(root, tuple(files), digest.hexdigest(), tuple(listing), listed_ns)
+    if store is not None and snap.complete:
+        store.put(snap)
+    return snap
 
 
-def _walk(root: Path, directory: Path, digest, files: list[LocalFile], pool: ThreadPoolExecutor) -> None:
+def _list(root: Path, directory: Path, listing: list[tuple[Any, ...]], paths: list[Path]) -> None:
+    """Entries in the SDK's hash order: (relative path, kind, size, mtime_ns, ctime_ns, inode, device)."""
     for entry in sorted(directory.iterdir(), key=lambda p: str(p).lower()):
-        digest.update(entry.name.encode())
+        relative = entry.relative_to(root).as_posix()
         target = entry.resolve() if entry.is_symlink() else entry
-        if target.is_file():
-            size = 0
+        try:
+            info = os.stat(target)
+        except OSError:
+            info = None
+        if info is not None and stat.S_ISREG(info.st_mode):
+            listing.append((relative, "f", info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev))
+            paths.append(target)
+        elif info is not None and stat.S_ISDIR(info.st_mode):
+            listing.append((relative, "d", 0, 0, 0, 0, 0))
+            paths.append(target)
+            _list(root, entry, listing, paths)
+        else:  # a broken link, a socket...: only its name counts, as in the SDK
+            listing.append((relative, "o", 0, 0, 0, 0, 0))
+            paths.append(target)
+
+
+def complete_digests(snap: FolderSnapshot, *, cache: Optional[HashCache] = None) -> FolderSnapshot:
+    """``snap`` with every file's own SHA-256, reading the files that lack one (an upload that is reused)."""
+    digests = {}
+    for f in snap.files:
+        if f.sha256 is None:
             file_digest = hashlib.sha256()
-            with open(target, "rb") as handle:
+            with open(f.path, "rb") as handle:
                 for chunk in iter(lambda h=handle: h.read(_CHUNK), b""):
-                    if len(chunk) >= _PARALLEL_MIN:
-                        pending = pool.submit(file_digest.update, chunk)
-                        digest.update(chunk)
-                        pending.result()
-                    else:
-                        digest.update(chunk)
-                        file_digest.update(chunk)
-                    size += len(chunk)
-            relative = entry.relative_to(root).as_posix()
-            files.append(LocalFile(relative, target, size, file_digest.hexdigest()))
-        elif target.is_dir():
-            _walk(root, entry, digest, files, pool)
+                    file_digest.update(chunk)
+            digests[f.relative_path] = file_digest.hexdigest()
+    complete = snap.with_digests(digests)
+    remember(complete, cache=cache)
+    return complete
+
+
+def remember(snap: FolderSnapshot, *, cache: Optional[HashCache] = None) -> None:
+    """Keep a complete snapshot in the cache when its files are still as they were listed."""
+    store = default_cache() if cache is None else cache
+    if store is not None and not snap.from_cache and snap.complete and not snap.changed_files():
+        store.put(snap)
 
 
 def parse_manifest(raw: bytes) -> dict[str, str]:
@@ -92,3 +210,129 @@ def parse_manifest(raw: bytes) -> dict[str, str]:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# -- the content-hash cache -------------------------------------------------------------------------
+_CACHE_FORMAT = 1
+_RACY_NS = 2_000_000_000
+"""A file written less than this before it was hashed may be written again within the same timestamp tick
+(coarse clocks, FAT's 2 s) without its times changing: such snapshots are not cached (git's "racy" rule)."""
+_CACHE_MAX_ENTRIES = 256
+_CACHE_MAX_BYTES = 64 * 1024 * 1024
+
+
+class HashCache:
+    """Content hash and per-file SHA-256 of folders, keyed by every entry's name, size, times, inode and device.
+
+    One JSON file per folder path, in a directory only the user can write (checked before every use);
+    written atomically; anything unreadable or unexpected is a miss, never an error. A changed, added,
+    removed or renamed file changes the listing, so the entry no longer matches and the folder is hashed.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def _usable(self) -> bool:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            info = os.lstat(self.directory)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(info.st_mode):
+            return False
+        if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+            _logger.debug("Content-hash cache %s is not private to this user; not used", self.directory)
+            return False
+        return True
+
+    def _entry_path(self, root: Path) -> Path:
+        key = hashlib.sha256(f"{_CACHE_FORMAT}\0{os.path.abspath(root)}".encode()).hexdigest()
+        return self.directory / f"{key}.json"
+
+    def get(self, root: Path, listing: list[tuple[Any, ...]]) -> Optional[FolderSnapshot]:
+        if not self._usable():
+            return None
+        try:
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self._entry_path(root), flags)
+            with os.fdopen(fd, "rb") as handle:
+                raw = handle.read(_CACHE_MAX_BYTES + 1)
+            data = json.loads(raw.decode("utf-8")) if len(raw) <= _CACHE_MAX_BYTES else None
+        except (OSError, ValueError):
+            return None
+        try:
+            if (
+                not isinstance(data, dict)
+                or data.get("format") != _CACHE_FORMAT
+                or data.get("root") != os.path.abspath(root)
+                or [tuple(e) for e in data["listing"]] != listing
+            ):
+                return None
+            content_hash, digests = data["content_hash"], data["sha256"]
+            if not _is_hex64(content_hash):
+                return None
+            files = []
+            for entry in listing:
+                if entry[1] != "f":
+                    continue
+                sha = digests[entry[0]]
+                if not _is_hex64(sha):
+                    return None
+                path = (root / entry[0]).resolve()
+                files.append(LocalFile(entry[0], path, entry[2], sha, entry[3], entry[4]))
+        except (KeyError, TypeError, AttributeError):
+            return None
+        listed_ns = data.get("listed_ns")
+        if not isinstance(listed_ns, int):
+            return None
+        return FolderSnapshot(root, tuple(files), content_hash, tuple(listing), listed_ns, from_cache=True)
+
+    def put(self, snap: FolderSnapshot) -> None:
+        """Store ``snap`` unless a file was written within :data:`_RACY_NS` before it was listed."""
+        if not snap.listing or not snap.complete:
+            return
+        if any(max(e[3], e[4]) > snap.listed_ns - _RACY_NS for e in snap.listing if e[1] == "f"):
+            return
+        if not self._usable():
+            return
+        data = {
+            "format": _CACHE_FORMAT,
+            "root": os.path.abspath(snap.root),
+            "listing": [list(e) for e in snap.listing],
+            "listed_ns": snap.listed_ns,
+            "content_hash": snap.content_hash,
+            "sha256": {f.relative_path: f.sha256 for f in snap.files},
+        }
+        target = self._entry_path(snap.root)
+        try:
+            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(data, handle, separators=(",", ":"))
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+            self._prune()
+        except OSError as exc:
+            _logger.debug("Could not write the content-hash cache: %s", exc)
+
+    def _prune(self) -> None:
+        entries = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-_CACHE_MAX_ENTRIES]:
+            old.unlink(missing_ok=True)
+
+
+def _is_hex64(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def default_cache() -> Optional[HashCache]:
+    """The user's content-hash cache, or None when ``MLFLOW_AZUREML_HASH_CACHE=false``."""
+    if (os.environ.get(HASH_CACHE) or "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    configured = os.environ.get(HASH_CACHE_DIR)
+    if configured:
+        return HashCache(Path(configured))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return HashCache(Path(base) / "mlflow-azureml-registry" / "content-hashes")

@@ -7,21 +7,38 @@ upload is never mistaken for a complete one and either tool reuses the other's c
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import posixpath
+import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
+from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
 from .errors import AzureMLError, Forbidden, IntegrityError, NotFound, Unauthenticated, UnsafeBlobName
 
 UPLOAD_CONFIRMATION = {"upload_status": "completed"}
 BLOCK_SIZE = 4 * 1024 * 1024
+"""Files up to this size move in one request each (the client's single-put size); larger ones in blocks/ranges."""
+UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024
+DOWNLOAD_RANGE_SIZE = 8 * 1024 * 1024
+"""Per-request sizes of large files: half the requests of 4 MiB (each costs the storage service and the client
+about as much as a few MiB of data) at a memory cost of concurrency x 8 MiB."""
+_HASH_READ = 1024 * 1024
+
+
+class UploadItem(NamedTuple):
+    path: Path
+    blob_name: str
+    size: int
+    sha256: Optional[str] = None  # when already known, the bytes sent must have it
 
 
 @dataclass(frozen=True)
@@ -72,38 +89,86 @@ class BlobFolder:
 
     def upload_files(
         self,
-        files: Iterable[tuple[Path, str, int]],
+        files: Iterable[UploadItem],
         *,
         progress: Optional[Callable[[int], None]] = None,
-    ) -> int:
-        """Upload ``(local path, blob name, size)`` items in parallel; return the number of requests' files.
+    ) -> dict[str, str]:
+        """Upload files in parallel; return blob name -> SHA-256 of the bytes sent.
 
-        Stops at the first failure and raises it; nothing marks the folder complete in that case.
+        Each file's SHA-256 is computed from the bytes as they are sent (no read of its own). A file
+        whose size or known SHA-256 differs from what was read is an :class:`IntegrityError`: it changed
+        since it was listed. Stops at the first failure and raises it; nothing marks the folder complete.
         """
-        items = list(files)
-        if not items:
-            return 0
-        big = [i for i in items if i[2] > BLOCK_SIZE]
-        small = [i for i in items if i[2] <= BLOCK_SIZE]
-        # Large files: one at a time, each split into blocks sent by all workers (bounded memory:
-        # about concurrency x block size). Small files: one worker per file.
-        for path, name, size in big:
-            self._upload_one(path, name, size, self._concurrency)
-            if progress:
-                progress(size)
-        self._run_parallel(
-            lambda item: (self._upload_one(item[0], item[1], item[2], 1), progress and progress(item[2])),
-            small,
-        )
-        return len(items)
+        items = [UploadItem(*i) for i in files]
+        digests: dict[str, str] = {}
+        # Large files: one at a time, their blocks sent by all workers (bounded memory: about
+        # (concurrency + 1) x UPLOAD_BLOCK_SIZE). Small files: one worker per file, one request each.
+        for item in items:
+            if item.size > BLOCK_SIZE:
+                digests[item.blob_name] = self._upload_blocks(item, progress)
 
-    def _upload_one(self, path: Path, blob_name: str, size: int, concurrency: int) -> None:
-        blob = self._container.get_blob_client(blob_name)
+        def upload_small(item: UploadItem) -> None:
+            digests[item.blob_name] = self._upload_small(item)
+            if progress:
+                progress(item.size)
+
+        self._run_parallel(upload_small, [i for i in items if i.size <= BLOCK_SIZE])
+        return digests
+
+    def _upload_small(self, item: UploadItem) -> str:
+        with open(item.path, "rb") as stream:
+            data = stream.read(item.size + 1)
+        sha256 = _checked_sha256(item, data, len(data))
         try:
-            with open(path, "rb") as stream:
-                blob.upload_blob(stream, length=size, overwrite=True, max_concurrency=concurrency)
+            self._container.get_blob_client(item.blob_name).upload_blob(data, length=len(data), overwrite=True)
         except AzureError as exc:
-            raise storage_error(exc, f"upload of {blob_name!r}") from None
+            raise storage_error(exc, f"upload of {item.blob_name!r}") from None
+        return sha256
+
+    def _upload_blocks(self, item: UploadItem, progress: Optional[Callable[[int], None]]) -> str:
+        """Stage the file's blocks in parallel as it is read (and hashed) in order, then commit them."""
+        blob = self._container.get_blob_client(item.blob_name)
+        # Block ids of one blob must all have the same length; a random prefix keeps this upload's apart.
+        prefix = uuid.uuid4().hex[:16]
+        digest = hashlib.sha256()
+        block_ids: list[str] = []
+        slots = threading.Semaphore(self._concurrency)
+        failures: list[BaseException] = []
+
+        def stage(block_id: str, data: bytes) -> None:
+            try:
+                if not failures:
+                    blob.stage_block(block_id, data, length=len(data))
+                    if progress:
+                        progress(len(data))
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading thread below
+                failures.append(exc)
+            finally:
+                slots.release()
+
+        sent = 0
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool, open(item.path, "rb") as stream:
+            while not failures:
+                slots.acquire()  # at most `concurrency` blocks in flight, plus the one being read
+                data = stream.read(UPLOAD_BLOCK_SIZE)
+                if not data:
+                    slots.release()
+                    break
+                digest.update(data)
+                sent += len(data)
+                block_ids.append(base64.b64encode(f"{prefix}{len(block_ids):08d}".encode()).decode())
+                pool.submit(stage, block_ids[-1], data)
+                del data
+        if failures:
+            if isinstance(failures[0], AzureError):
+                raise storage_error(failures[0], f"upload of {item.blob_name!r}") from None
+            raise failures[0]
+        sha256 = _checked_sha256(item, None, sent, digest.hexdigest())
+        try:
+            blob.commit_block_list(block_ids)
+        except AzureError as exc:
+            raise storage_error(exc, f"upload of {item.blob_name!r}") from None
+        return sha256
 
     def upload_bytes(self, blob_name: str, data: bytes, *, overwrite: bool = True) -> None:
         """Write a small blob; with ``overwrite=False`` an existing blob is left as it is (one request either way)."""
@@ -163,49 +228,85 @@ class BlobFolder:
         expected_sha256: Optional[dict[str, str]] = None,
         progress: Optional[Callable[[int], None]] = None,
     ) -> None:
-        """Download ``(blob name, size, local path)`` items in parallel (large ones block-parallel).
+        """Download ``(blob name, size, local path)`` items in parallel (large ones in parallel ranges).
 
-        With ``expected_sha256`` (blob name -> digest), every file is checked: small files as they
-        stream, large (block-parallel) ones right after; a mismatch deletes the file and raises.
+        With ``expected_sha256`` (blob name -> digest), every file is checked as it streams (large files
+        in order, right behind the ranges written); a mismatch deletes the file and raises.
         """
         items = list(items)
         expected = expected_sha256 or {}
-        big = [i for i in items if i[1] > BLOCK_SIZE]
-        small = [i for i in items if i[1] <= BLOCK_SIZE]
-        for name, size, dest in big:
-            self._download_one(name, dest, self._concurrency, expected.get(name))
-            if progress:
-                progress(size)
+        for name, size, dest in items:
+            if size > BLOCK_SIZE:
+                self._download_ranges(name, dest, expected.get(name), progress)
 
         def download_small(item: tuple[str, int, Path]) -> None:
-            self._download_one(item[0], item[2], 1, expected.get(item[0]))
+            self._download_small(item[0], item[2], expected.get(item[0]))
             if progress:
                 progress(item[1])
 
-        self._run_parallel(download_small, small)
+        self._run_parallel(download_small, [i for i in items if i[1] <= BLOCK_SIZE])
 
-    def _download_one(self, blob_name: str, dest: Path, concurrency: int, sha256: Optional[str]) -> None:
+    def _download_small(self, blob_name: str, dest: Path, sha256: Optional[str]) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
         try:
-            downloader = self._container.get_blob_client(blob_name).download_blob(max_concurrency=concurrency)
+            downloader = self._container.get_blob_client(blob_name).download_blob()
             with open(dest, "wb") as handle:
-                if sha256 is not None and concurrency == 1:
-                    digest = hashlib.sha256()
-                    for chunk in downloader.chunks():
-                        digest.update(chunk)
-                        handle.write(chunk)
-                    actual = digest.hexdigest()
-                else:
-                    downloader.readinto(handle)
-                    actual = _file_sha256(dest) if sha256 is not None else None
+                for chunk in downloader.chunks():
+                    digest.update(chunk)
+                    handle.write(chunk)
         except AzureError as exc:
             raise storage_error(exc, f"download of {blob_name!r}") from None
-        if sha256 is not None and actual != sha256:
+        _verify(blob_name, dest, sha256, digest.hexdigest())
+
+    def _download_ranges(
+        self, blob_name: str, dest: Path, sha256: Optional[str], progress: Optional[Callable[[int], None]]
+    ) -> None:
+        """Ranges fetched by all workers and written in place; the file is hashed in order as they arrive.
+
+        The first range gives the size and ETag; the others are asked with If-Match on it, so a blob
+        replaced meanwhile fails instead of mixing two versions. Memory: about concurrency x range size.
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        blob = self._container.get_blob_client(blob_name)
+        hashed = _OrderedHasher(dest) if sha256 is not None else None
+        lock = threading.Lock()
+        try:
+            with open(dest, "wb", buffering=0) as handle:
+
+                def write(offset: int, data: bytes) -> None:
+                    with lock:
+                        handle.seek(offset)
+                        view = memoryview(data)
+                        while view:
+                            view = view[handle.write(view):]
+                    if hashed is not None:
+                        hashed.written(offset, data)
+                    if progress:
+                        progress(len(data))
+
+                first = blob.download_blob(offset=0, length=DOWNLOAD_RANGE_SIZE)
+                size = int(first.properties.content_range.rsplit("/", 1)[1])
+                etag = first.properties.etag
+
+                def fetch(offset: int) -> None:
+                    length = min(DOWNLOAD_RANGE_SIZE, size - offset)
+                    part = blob.download_blob(
+                        offset=offset, length=length, etag=etag, match_condition=MatchConditions.IfNotModified
+                    )
+                    write(offset, part.readall())
+
+                write(0, first.readall())
+                del first
+                self._run_parallel(fetch, list(range(DOWNLOAD_RANGE_SIZE, size, DOWNLOAD_RANGE_SIZE)))
+            actual = hashed.hexdigest(size) if hashed is not None else None
+        except AzureError as exc:
             dest.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"Integrity check failed for {blob_name!r}: its SHA-256 is {actual}, the registered version's "
-                f"manifest says {sha256}. The file was changed after registration; it was not kept."
-            )
+            raise storage_error(exc, f"download of {blob_name!r}") from None
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+        _verify(blob_name, dest, sha256, actual)
 
     def _run_parallel(self, fn: Callable[[Any], Any], items: list[Any]) -> None:
         if not items:
@@ -223,12 +324,74 @@ class BlobFolder:
                 future.result()  # raises the first failure
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+class _OrderedHasher:
+    """SHA-256 of a file written in ranges that complete out of order.
+
+    The worker whose range is next in order hashes it from memory, then any ranges that completed
+    meanwhile, read back from the page cache; an out-of-order range is only noted. No range stays in
+    memory for the hash, and hashing overlaps the download.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._digest = hashlib.sha256()
+        self._position = 0  # everything before it is hashed
+        self._waiting: dict[int, int] = {}  # offset -> length: written, not hashed yet
+        self._busy = False  # a worker is hashing
+        self._lock = threading.Lock()
+
+    def written(self, offset: int, data: bytes) -> None:
+        with self._lock:
+            if self._busy or offset != self._position:
+                self._waiting[offset] = len(data)
+                return
+            self._busy = True
+        self._digest.update(data)
+        length = len(data)
+        while True:
+            with self._lock:
+                self._position += length
+                length = self._waiting.pop(self._position, 0)
+                if not length:
+                    self._busy = False
+                    return
+            self._hash_from_file(self._position, length)
+
+    def _hash_from_file(self, offset: int, length: int) -> None:
+        with open(self._path, "rb") as reader:
+            reader.seek(offset)
+            while length:
+                chunk = reader.read(min(length, _HASH_READ))
+                if not chunk:
+                    raise IntegrityError(f"{self._path} was truncated while it was being downloaded")
+                self._digest.update(chunk)
+                length -= len(chunk)
+
+    def hexdigest(self, size: int) -> Optional[str]:
+        """The digest once all ``size`` bytes are hashed (None if some never were)."""
+        with self._lock:
+            return self._digest.hexdigest() if self._position == size and not self._busy else None
+
+
+def _checked_sha256(item: UploadItem, data: Optional[bytes], length: int, sha256: Optional[str] = None) -> str:
+    """The SHA-256 of the bytes sent for ``item``; an error when they are not the file that was listed."""
+    if sha256 is None:
+        sha256 = hashlib.sha256(data or b"").hexdigest()
+    if length != item.size or (item.sha256 is not None and sha256 != item.sha256):
+        raise IntegrityError(
+            f"{item.path} changed while it was being uploaded (it is not the file that was hashed); "
+            "register the model again once its files are no longer being written"
+        )
+    return sha256
+
+
+def _verify(blob_name: str, dest: Path, expected: Optional[str], actual: Optional[str]) -> None:
+    if expected is not None and actual != expected:
+        dest.unlink(missing_ok=True)
+        raise IntegrityError(
+            f"Integrity check failed for {blob_name!r}: its SHA-256 is {actual}, the registered version's "
+            f"manifest says {expected}. The file was changed after registration; it was not kept."
+        )
 
 
 def safe_join(root: Path, relative: str) -> Path:

@@ -1,10 +1,36 @@
-"""The content hash must equal the Azure ML SDK's, so each reuses the other's uploads."""
+"""The content hash must equal the Azure ML SDK's, so each reuses the other's uploads; the hash cache must
+never hand back a hash for content that is not on disk."""
 
+import hashlib
+import json
 import os
 
+import pytest
 from azure.ai.ml._utils._asset_utils import get_object_hash
 
-from mlflow_azureml_registry.content import snapshot
+from mlflow_azureml_registry import content
+from mlflow_azureml_registry.content import (
+    INLINE_DIGEST_MAX,
+    FileChangedError,
+    HashCache,
+    complete_digests,
+    default_cache,
+    remember,
+    snapshot,
+)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own cache directory (never the user's)."""
+    monkeypatch.setenv(content.HASH_CACHE_DIR, str(tmp_path_factory.mktemp("hash-cache")))
+    monkeypatch.delenv(content.HASH_CACHE, raising=False)
+
+
+@pytest.fixture
+def settled(monkeypatch):
+    """Files written by the test count as settled (the cache's racy-write window is 2 s otherwise)."""
+    monkeypatch.setattr(content, "_RACY_NS", 0)
 
 
 def _tree(root):
@@ -15,6 +41,10 @@ def _tree(root):
     (root / "alpha.txt").write_text("a")
     (root / "sub" / "weights.bin").write_bytes(os.urandom(5000))
     (root / "empty.txt").write_bytes(b"")
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_hash_matches_azure_ml_sdk(tmp_path):
@@ -34,6 +64,15 @@ def test_hash_matches_azure_ml_sdk(tmp_path):
     assert snap.indicator == "MLmodel"
 
 
+def test_hash_matches_the_sdk_with_large_files_empty_folders_and_links(tmp_path):
+    _tree(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "big.bin").write_bytes(os.urandom(6 * 1024 * 1024 + 17))
+    (tmp_path / "nothing-here").mkdir()
+    (tmp_path / "link.bin").symlink_to(tmp_path / "data" / "big.bin")
+    assert snapshot(tmp_path).content_hash == get_object_hash(tmp_path)
+
+
 def test_hash_changes_with_content_and_names(tmp_path):
     _tree(tmp_path)
     before = snapshot(tmp_path).content_hash
@@ -42,3 +81,122 @@ def test_hash_changes_with_content_and_names(tmp_path):
     assert changed != before
     (tmp_path / "alpha.txt").rename(tmp_path / "beta.txt")
     assert snapshot(tmp_path).content_hash not in (before, changed)
+
+
+def test_small_files_get_their_sha256_large_ones_when_completed(tmp_path):
+    (tmp_path / "small.bin").write_bytes(os.urandom(INLINE_DIGEST_MAX))
+    (tmp_path / "large.bin").write_bytes(os.urandom(INLINE_DIGEST_MAX + 1))
+    snap = snapshot(tmp_path)
+    by_name = {f.relative_path: f for f in snap.files}
+    assert by_name["small.bin"].sha256 == _sha(tmp_path / "small.bin")
+    assert by_name["large.bin"].sha256 is None  # the upload computes it from the bytes it sends
+    assert not snap.complete
+    with pytest.raises(ValueError):
+        snap.manifest()
+    full = complete_digests(snap)
+    assert {f.relative_path: f.sha256 for f in full.files} == {
+        "small.bin": _sha(tmp_path / "small.bin"),
+        "large.bin": _sha(tmp_path / "large.bin"),
+    }
+    manifest = json.loads(full.manifest())
+    assert manifest["files"]["large.bin"] == {"sha256": _sha(tmp_path / "large.bin"), "size": INLINE_DIGEST_MAX + 1}
+
+
+def test_a_digest_that_differs_from_the_one_read_means_the_file_changed(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    snap = snapshot(tmp_path)
+    with pytest.raises(FileChangedError):
+        snap.with_digests({"a.txt": "0" * 64})
+
+
+def test_changed_files_are_detected_by_size_and_times(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    snap = snapshot(tmp_path)
+    assert snap.changed_files() == []
+    (tmp_path / "a.txt").write_text("bb")
+    assert [f.relative_path for f in snap.changed_files()] == ["a.txt"]
+
+
+def test_unchanged_folder_is_not_read_again(tmp_path, settled, monkeypatch):
+    _tree(tmp_path)
+    (tmp_path / "big.bin").write_bytes(os.urandom(INLINE_DIGEST_MAX * 3))
+    first = complete_digests(snapshot(tmp_path))
+    assert not first.from_cache
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a cached folder must not be read")
+
+    monkeypatch.setattr(content, "open", no_reading, raising=False)
+    again = snapshot(tmp_path)
+    assert again.from_cache
+    assert again.content_hash == first.content_hash == get_object_hash(tmp_path)
+    assert again.files == first.files
+    assert again.manifest() == first.manifest()
+
+
+@pytest.mark.parametrize("change", ["same size and times", "added", "removed", "renamed", "new folder"])
+def test_any_change_is_a_cache_miss(tmp_path, settled, change):
+    _tree(tmp_path)
+    remember(complete_digests(snapshot(tmp_path)))
+    target = tmp_path / "model.pkl"
+    if change == "same size and times":
+        before = os.stat(target)
+        target.write_bytes(os.urandom(3000))  # same size; the times are put back, only ctime moves
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    elif change == "added":
+        (tmp_path / "extra.txt").write_text("x")
+    elif change == "removed":
+        target.unlink()
+    elif change == "renamed":
+        target.rename(tmp_path / "model2.pkl")
+    else:
+        (tmp_path / "sub" / "inner").mkdir()
+    snap = snapshot(tmp_path)
+    assert not snap.from_cache
+    assert snap.content_hash == get_object_hash(tmp_path)
+
+
+def test_recently_written_files_are_not_cached(tmp_path):
+    """Written within 2 s of hashing: a later write in the same timestamp tick would go unnoticed."""
+    _tree(tmp_path)
+    remember(complete_digests(snapshot(tmp_path)))
+    assert not snapshot(tmp_path).from_cache
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"not json", b"[]", b'{"format": 1}', None],
+)
+def test_a_damaged_cache_entry_is_a_miss(tmp_path, settled, garbage):
+    _tree(tmp_path)
+    cache = default_cache()
+    remember(complete_digests(snapshot(tmp_path)))
+    (entry,) = cache.directory.glob("*.json")
+    if garbage is None:  # right shape, wrong digest type
+        data = json.loads(entry.read_text())
+        data["content_hash"] = 42
+        garbage = json.dumps(data).encode()
+    entry.write_bytes(garbage)
+    snap = snapshot(tmp_path)
+    assert not snap.from_cache and snap.content_hash == get_object_hash(tmp_path)
+
+
+def test_a_cache_directory_others_can_write_is_not_used(tmp_path, settled):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    _tree(folder)
+    shared = tmp_path / "shared-cache"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    cache = HashCache(shared)
+    remember(complete_digests(snapshot(folder, cache=cache)), cache=cache)
+    assert list(shared.iterdir()) == []
+    assert not snapshot(folder, cache=cache).from_cache
+
+
+def test_cache_can_be_turned_off(tmp_path, settled, monkeypatch):
+    monkeypatch.setenv(content.HASH_CACHE, "false")
+    assert default_cache() is None
+    _tree(tmp_path)
+    remember(complete_digests(snapshot(tmp_path)))
+    assert not snapshot(tmp_path).from_cache

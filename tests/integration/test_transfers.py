@@ -1,0 +1,175 @@
+"""Large files move as parallel blocks and ranges; each file's SHA-256 comes from the bytes moved; re-registering
+unchanged files reads nothing; a file changed mid-way is an error, never a wrong upload."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.exceptions import MlflowException
+
+from mlflow_azureml_registry import content
+from mlflow_azureml_registry.azure.blobs import DOWNLOAD_RANGE_SIZE, UPLOAD_BLOCK_SIZE, BlobFolder, UploadItem
+from mlflow_azureml_registry.azure.errors import AzureMLError, IntegrityError
+
+from ..conftest import files_of
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def container(workspace):
+    datastore = workspace.datastore("local-ws")
+    return workspace.blob_service(datastore["accountName"]).get_container_client(datastore["containerName"])
+
+
+@pytest.fixture
+def blobs(container):
+    return BlobFolder(container, concurrency=4)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test-transfers/{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def big(tmp_path) -> Path:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(3 * max(UPLOAD_BLOCK_SIZE, DOWNLOAD_RANGE_SIZE) + 123))
+    return path
+
+
+def test_upload_hashes_the_bytes_sent_and_download_verifies_them(blobs, container, prefix, big, tmp_path):
+    small = tmp_path / "small.txt"
+    small.write_text("hello")
+    moved: list[int] = []
+    digests = blobs.upload_files(
+        [
+            UploadItem(big, f"{prefix}/big.bin", big.stat().st_size),
+            UploadItem(small, f"{prefix}/small.txt", 5, _sha(b"hello")),
+        ],
+        progress=moved.append,
+    )
+    assert digests == {f"{prefix}/big.bin": _sha(big.read_bytes()), f"{prefix}/small.txt": _sha(b"hello")}
+    assert sum(moved) == big.stat().st_size + 5
+    assert container.download_blob(f"{prefix}/big.bin").readall() == big.read_bytes()
+
+    out = tmp_path / "out"
+    moved.clear()
+    blobs.download_files(
+        [(f"{prefix}/big.bin", big.stat().st_size, out / "big.bin"), (f"{prefix}/small.txt", 5, out / "s.txt")],
+        expected_sha256=digests,
+        progress=moved.append,
+    )
+    assert (out / "big.bin").read_bytes() == big.read_bytes()
+    assert (out / "s.txt").read_text() == "hello"
+    assert sum(moved) == big.stat().st_size + 5
+
+
+@pytest.mark.parametrize("how", ["size", "sha256"])
+def test_a_file_that_is_not_the_one_listed_is_not_uploaded(blobs, container, prefix, big, how):
+    size, sha = big.stat().st_size, None
+    if how == "size":
+        size -= 1
+    else:
+        sha = "0" * 64
+    with pytest.raises(IntegrityError, match="changed while it was being uploaded"):
+        blobs.upload_files([UploadItem(big, f"{prefix}/big.bin", size, sha)])
+    assert list(container.list_blobs(name_starts_with=prefix)) == []  # no block list was committed
+
+
+def test_a_ranged_download_that_does_not_match_is_deleted(blobs, prefix, big, tmp_path):
+    digests = blobs.upload_files([UploadItem(big, f"{prefix}/big.bin", big.stat().st_size)])
+    dest = tmp_path / "out" / "big.bin"
+    with pytest.raises(IntegrityError, match="Integrity check failed"):
+        blobs.download_files([(f"{prefix}/big.bin", big.stat().st_size, dest)], expected_sha256={
+            f"{prefix}/big.bin": "0" * 64})
+    assert not dest.exists()
+    blobs.download_files([(f"{prefix}/big.bin", big.stat().st_size, dest)], expected_sha256=digests)
+    assert dest.read_bytes() == big.read_bytes()
+
+
+def test_a_blob_replaced_during_a_ranged_download_is_an_error(blobs, container, prefix, big, tmp_path, monkeypatch):
+    """Ranges after the first are asked with If-Match: two versions of a blob are never mixed."""
+    from azure.storage.blob import BlobClient
+
+    name = f"{prefix}/big.bin"
+    blobs.upload_files([UploadItem(big, name, big.stat().st_size)])
+    original = BlobClient.download_blob
+    calls = []
+
+    def replacing(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if not calls:
+            container.upload_blob(name, os.urandom(big.stat().st_size), overwrite=True)
+        calls.append(kwargs)
+        return result
+
+    monkeypatch.setattr(BlobClient, "download_blob", replacing)
+    dest = tmp_path / "out" / "big.bin"
+    with pytest.raises(AzureMLError, match="download of"):
+        blobs.download_files([(name, big.stat().st_size, dest)])
+    assert not dest.exists()
+
+
+@pytest.fixture
+def model_folder(tmp_path) -> Path:
+    folder = tmp_path / "model"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "weights.bin").write_bytes(os.urandom(UPLOAD_BLOCK_SIZE + 5))
+    (folder / "config.json").write_text('{"n": 1}')
+    (folder / "nonce.txt").write_text(uuid.uuid4().hex)
+    return folder
+
+
+def _manifest_digest(workspace, name, version):
+    return workspace.state.get_version("local-ws", name, version)["properties"]["properties"]["mlflow.manifestSha256"]
+
+
+def test_reregistering_reads_nothing_and_the_manifest_stays_the_same(
+    workspace, client, model_name, model_folder, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(content.HASH_CACHE_DIR, str(tmp_path / "cache"))
+    monkeypatch.setattr(content, "_RACY_NS", 0)  # the files were just written; count them as settled
+    client.create_registered_model(model_name)
+    first = client.create_model_version(model_name, str(model_folder))
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("unchanged files must not be read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(content, "open", no_reading, raising=False)
+        second = client.create_model_version(model_name, str(model_folder))
+    # Without the cache (or after the Azure ML SDK uploaded the folder) the reused upload's manifest is the same.
+    monkeypatch.setenv(content.HASH_CACHE, "false")
+    third = client.create_model_version(model_name, str(model_folder))
+    assert first.source == second.source == third.source
+    digests = {_manifest_digest(workspace, model_name, mv.version) for mv in (first, second, third)}
+    assert len(digests) == 1
+    out = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{third.version}", dst_path=str(tmp_path / "dl"))
+    got = files_of(Path(out))
+    got.pop("registered_model_meta", None)
+    assert got == files_of(model_folder)
+
+
+def test_a_file_changed_during_the_upload_registers_nothing(workspace, client, model_name, model_folder, monkeypatch):
+    original = BlobFolder.upload_files
+
+    def upload_while_someone_writes(self, files, **kwargs):
+        weights = model_folder / "data" / "weights.bin"
+        weights.write_bytes(os.urandom(weights.stat().st_size))  # same size, other bytes
+        return original(self, files, **kwargs)
+
+    monkeypatch.setattr(BlobFolder, "upload_files", upload_while_someone_writes)
+    client.create_registered_model(model_name)
+    with pytest.raises(MlflowException, match="changed while") as info:
+        client.create_model_version(model_name, str(model_folder))
+    assert info.value.error_code == "INVALID_STATE"
+    assert client.search_model_versions(f"name = '{model_name}'") == []
