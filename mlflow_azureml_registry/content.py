@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
 import time
@@ -40,7 +41,7 @@ HASH_CACHE_DIR = "MLFLOW_AZUREML_HASH_CACHE_DIR"
 @dataclass(frozen=True)
 class LocalFile:
     relative_path: str  # POSIX separators, relative to the folder root
-    path: Path
+    path: str  # where to read it (symlinks resolved); a str: thousands of Path objects cost more than the hashing
     size: int
     sha256: Optional[str]  # None until known: large files get it from the bytes uploaded, or complete_digests()
     mtime_ns: int = 0
@@ -105,7 +106,7 @@ class FolderSnapshot:
 
 
 class FileChangedError(RuntimeError):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         super().__init__(
             f"{path} changed while it was being hashed or uploaded; register the model again once its files "
             "are no longer being written"
@@ -122,10 +123,10 @@ def snapshot(root: Path, *, cache: Optional[HashCache] = None) -> FolderSnapshot
     root = Path(root)
     listed_ns = time.time_ns()
     listing: list[tuple[Any, ...]] = []
-    paths: list[Path] = []
-    _list(root, root, listing, paths)
+    paths: list[str] = []
+    _list(str(root), "", listing, paths)
     store = default_cache() if cache is None else cache
-    cached = store.get(root, listing) if store is not None else None
+    cached = store.get(root, listing, paths) if store is not None else None
     if cached is not None:
         return cached
     digest = hashlib.sha256(_HASH_SEED)
@@ -159,13 +160,19 @@ def snapshot(root: Path, *, cache: Optional[HashCache] = None) -> FolderSnapshot
     return snap
 
 
-def _list(root: Path, directory: Path, listing: list[tuple[Any, ...]], paths: list[Path]) -> None:
-    """Entries in the SDK's hash order: (relative path, kind, size, mtime_ns, ctime_ns, inode, device)."""
-    for entry in sorted(directory.iterdir(), key=lambda p: str(p).lower()):
-        relative = entry.relative_to(root).as_posix()
-        target = entry.resolve() if entry.is_symlink() else entry
+def _list(directory: str, prefix: str, listing: list[tuple[Any, ...]], paths: list[str]) -> None:
+    """Entries in the SDK's hash order: (relative path, kind, size, mtime_ns, ctime_ns, inode, device).
+
+    The SDK sorts ``str(path).lower()``; siblings share the directory part, so their names decide (ties keep
+    the directory's order in both, the sort being stable).
+    """
+    with os.scandir(directory) as scan:
+        entries = sorted(scan, key=lambda e: e.name.lower())
+    for entry in entries:
+        relative = prefix + entry.name
+        target = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
         try:
-            info = os.stat(target)
+            info = entry.stat()  # follows symlinks, as the SDK does
         except OSError:
             info = None
         if info is not None and stat.S_ISREG(info.st_mode):
@@ -174,7 +181,7 @@ def _list(root: Path, directory: Path, listing: list[tuple[Any, ...]], paths: li
         elif info is not None and stat.S_ISDIR(info.st_mode):
             listing.append((relative, "d", 0, 0, 0, 0, 0))
             paths.append(target)
-            _list(root, entry, listing, paths)
+            _list(entry.path, relative + "/", listing, paths)
         else:  # a broken link, a socket...: only its name counts, as in the SDK
             listing.append((relative, "o", 0, 0, 0, 0, 0))
             paths.append(target)
@@ -219,6 +226,7 @@ _RACY_NS = 2_000_000_000
 (coarse clocks, FAT's 2 s) without its times changing: such snapshots are not cached (git's "racy" rule)."""
 _CACHE_MAX_ENTRIES = 256
 _CACHE_MAX_BYTES = 64 * 1024 * 1024
+_HEX64 = re.compile("[0-9a-f]{64}")
 
 
 class HashCache:
@@ -249,7 +257,8 @@ class HashCache:
         key = hashlib.sha256(f"{_CACHE_FORMAT}\0{os.path.abspath(root)}".encode()).hexdigest()
         return self.directory / f"{key}.json"
 
-    def get(self, root: Path, listing: list[tuple[Any, ...]]) -> Optional[FolderSnapshot]:
+    def get(self, root: Path, listing: list[tuple[Any, ...]], paths: list[str]) -> Optional[FolderSnapshot]:
+        """The cached snapshot of ``root`` when its entry matches ``listing`` exactly (``paths``: the files)."""
         if not self._usable():
             return None
         try:
@@ -272,13 +281,12 @@ class HashCache:
             if not _is_hex64(content_hash):
                 return None
             files = []
-            for entry in listing:
+            for entry, path in zip(listing, paths):
                 if entry[1] != "f":
                     continue
                 sha = digests[entry[0]]
                 if not _is_hex64(sha):
                     return None
-                path = (root / entry[0]).resolve()
                 files.append(LocalFile(entry[0], path, entry[2], sha, entry[3], entry[4]))
         except (KeyError, TypeError, AttributeError):
             return None
@@ -324,7 +332,7 @@ class HashCache:
 
 
 def _is_hex64(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
 
 
 def default_cache() -> Optional[HashCache]:

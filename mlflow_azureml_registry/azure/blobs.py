@@ -35,7 +35,7 @@ _HASH_READ = 1024 * 1024
 
 
 class UploadItem(NamedTuple):
-    path: Path
+    path: str | Path
     blob_name: str
     size: int
     sha256: Optional[str] = None  # when already known, the bytes sent must have it
