@@ -1,16 +1,21 @@
-"""Timed transfers in a fresh process (``python -m benchmarks.transfer_worker '<json job>'``).
+"""Timed transfers in a fresh process (``python -m benchmarks.transfer_worker '<json job>'``), driven by the parent.
 
-Every implementation runs the same way — a fresh process against the same Azurite, ``repeats`` times
-(``cleanup`` blobs deleted, untimed, after each) — and reports wall seconds of each transfer and the
-process's peak RSS growth over the whole job (``VmHWM``, reset before the first run, minus RSS then).
-The job gives: ``impl`` (plugin | mlflow | raw), ``op`` (upload | download), ``folder``, and per impl
-``name``/``dest`` (plugin), ``account_url``/``container``/``prefix``/``key`` (mlflow, raw), ``threads``/``chunk`` (raw).
+Every implementation runs the same way: a fresh process against the same Azurite. It imports and warms up,
+prints ``ready``, then for each ``go <json>`` line on stdin (the parent may give it an empty Azurite first)
+does one transfer with the job's parameters updated by that JSON, and prints ``{"seconds": s,
+"peak_rss_growth_mib": m}``: wall seconds of the transfer only, and the process's peak RSS during it minus its
+RSS just before (``VmHWM`` is reset first). An empty line or end of input ends it.
+
+Parameters: ``impl`` (plugin | mlflow | raw), ``op`` (upload | download), ``folder``, and per impl
+``name``/``version``/``hash_cache``/``cold_cache`` (plugin), ``account_url``/``container``/``prefix``/``key``
+(mlflow, raw), ``threads``/``chunk``/``fraction`` (raw).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -45,19 +50,22 @@ def plugin(job: dict) -> None:
         mlflow.artifacts.download_artifacts(f"models:/{job['name']}/{job['version']}", dst_path=job["dest"])
 
 
-def _service(job: dict):
+def _service(job: dict, chunk: int | None = None):
+    """A blob service client: SDK defaults, or every put/get size set to ``chunk`` (raw sweep)."""
     from azure.storage.blob import BlobServiceClient
 
-    chunk = job.get("chunk", 4 << 20)
-    return BlobServiceClient(
-        job["account_url"], credential={"account_name": job["account"], "account_key": job["key"]},
-        max_single_put_size=chunk, max_block_size=chunk, max_single_get_size=chunk, max_chunk_get_size=chunk,
-    )
+    sizes = {}
+    if chunk:
+        sizes = {"max_single_put_size": chunk, "max_block_size": chunk, "max_single_get_size": chunk,
+                 "max_chunk_get_size": chunk}
+    credential = {"account_name": job["account"], "account_key": job["key"]}
+    return BlobServiceClient(job["account_url"], credential=credential, **sizes)
 
 
 def mlflow_repo(job: dict) -> None:
     from mlflow.store.artifact.azure_blob_artifact_repo import AzureBlobArtifactRepository
 
+    # The client MLflow builds itself from AZURE_STORAGE_CONNECTION_STRING: SDK defaults.
     uri = f"wasbs://{job['container']}@{job['account']}.blob.core.windows.net/{job['prefix']}"
     repo = AzureBlobArtifactRepository(uri, client=_service(job))
     if job["op"] == "upload":
@@ -67,36 +75,45 @@ def mlflow_repo(job: dict) -> None:
 
 
 def raw(job: dict) -> None:
-    container = _service(job).get_container_client(job["container"])
-    threads = job["threads"]
+    """azure-storage-blob at ``threads`` x ``chunk``; ``fraction`` < 1 moves only that share (the sweep's pass)."""
+    container = _service(job, job["chunk"]).get_container_client(job["container"])
+    threads, fraction = job["threads"], job.get("fraction", 1.0)
     if job["op"] == "upload":
         files = _files(Path(job["folder"]))
+        if len(files) == 1:
+            path, name = files[0]
+            length = max(1, int(path.stat().st_size * fraction))
+            with open(path, "rb") as handle:
+                container.upload_blob(f"{job['prefix']}/{name}", handle, length=length, overwrite=True,
+                                      max_concurrency=threads)
+            return
 
         def put(item):
             path, name = item
             with open(path, "rb") as handle:
-                container.upload_blob(f"{job['prefix']}/{name}", handle, overwrite=True,
-                                      max_concurrency=threads if len(files) == 1 else 1)
+                container.upload_blob(f"{job['prefix']}/{name}", handle, overwrite=True)
 
-        if len(files) == 1:
-            put(files[0])
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(put, files))
-    else:
-        blobs = list(container.list_blobs(name_starts_with=job["prefix"] + "/"))
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(put, files[:max(1, int(len(files) * fraction))]))
+        return
 
-        def get(blob):
-            dest = Path(job["dest"]) / blob.name[len(job["prefix"]) + 1:]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with open(dest, "wb") as handle:
-                container.download_blob(blob.name, max_concurrency=threads if len(blobs) == 1 else 1).readinto(handle)
+    blobs = list(container.list_blobs(name_starts_with=job["prefix"] + "/"))
+    if len(blobs) == 1:
+        dest = Path(job["dest"]) / blobs[0].name[len(job["prefix"]) + 1:]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "wb") as handle:
+            container.download_blob(blobs[0].name, offset=0, length=max(1, int(blobs[0].size * fraction)),
+                                    max_concurrency=threads).readinto(handle)
+        return
 
-        if len(blobs) == 1:
-            get(blobs[0])
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(get, blobs))
+    def get(blob):
+        dest = Path(job["dest"]) / blob.name[len(job["prefix"]) + 1:]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "wb") as handle:
+            container.download_blob(blob.name).readinto(handle)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(get, blobs[:max(1, int(len(blobs) * fraction))]))
 
 
 def main() -> None:
@@ -105,7 +122,9 @@ def main() -> None:
     warnings.simplefilter("ignore")
     job = json.loads(sys.argv[1])
     import azure.storage.blob  # noqa: F401
-    import mlflow
+
+    if job["impl"] != "raw":  # raw azure-storage-blob does not pay for importing MLflow
+        import mlflow
 
     if job["impl"] == "plugin":
         # What a notebook has warm after its first MLflow call: MLflow's tracking and registry stores.
@@ -113,25 +132,27 @@ def main() -> None:
         _ = client._tracking_client.store
         _ = client._get_registry_client().store
 
-    import shutil
-
-    _reset_peak_rss()
-    before = _status_kib("VmRSS")
-    seconds = []
-    for _ in range(job.get("repeats", 1)):
-        if job["op"] == "download":
-            job["dest"] = tempfile.mkdtemp(prefix="bench-dl-", dir=job.get("scratch"))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if not line.startswith("go"):
+            break
+        params = {**job, **json.loads(line[2:].strip() or "{}")}
+        if params["op"] == "download":
+            params["dest"] = tempfile.mkdtemp(prefix="bench-dl-", dir=params.get("scratch"))
+        if params.get("hash_cache"):
+            # A first registration has nothing cached: the cache is emptied before each such run.
+            if params.get("cold_cache"):
+                shutil.rmtree(params["hash_cache"], ignore_errors=True)
+            os.environ["MLFLOW_AZUREML_HASH_CACHE_DIR"] = params["hash_cache"]
+        _reset_peak_rss()
+        before = _status_kib("VmRSS")
         started = time.perf_counter()
-        {"plugin": plugin, "mlflow": mlflow_repo, "raw": raw}[job["impl"]](job)
-        seconds.append(time.perf_counter() - started)
-        if job["op"] == "download":
-            shutil.rmtree(job["dest"], ignore_errors=True)
-        if job.get("cleanup"):
-            container = _service(job).get_container_client(job["container"])
-            for blob in container.list_blobs(name_starts_with=job["cleanup"]):
-                container.delete_blob(blob.name)
-    peak = _status_kib("VmHWM")
-    print(json.dumps({"seconds": seconds, "peak_rss_growth_mib": max(0, peak - before) / 1024}))
+        {"plugin": plugin, "mlflow": mlflow_repo, "raw": raw}[params["impl"]](params)
+        seconds = time.perf_counter() - started
+        peak = _status_kib("VmHWM")
+        if params["op"] == "download":
+            shutil.rmtree(params["dest"], ignore_errors=True)
+        print(json.dumps({"seconds": seconds, "peak_rss_growth_mib": max(0, peak - before) / 1024}), flush=True)
 
 
 if __name__ == "__main__":

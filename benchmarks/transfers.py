@@ -2,16 +2,31 @@
 download_artifacts("models:/...") for a large single-file model and a many-file model, against MLflow's
 own AzureBlobArtifactRepository and raw azure-storage-blob at its best setting, on the same Azurite.
 
-Each row gets a fresh HTTPS Azurite (Azurite slows down as it fills); each measurement runs in a fresh
-process (``transfer_worker.py``); times are medians of 3. Raw azure-storage-blob is swept over threads
-{1, 4, 8, 16} x chunks {4, 32} MiB (threads only for many small files, where chunks do not matter)
-once each, and its best setting is then measured 3 times.
+Method (RESULTS.md repeats it):
+- One local workspace per model, Azurite keeping blobs on disk. In memory, one Node thread does all of a
+  request's work, so concurrent requests overlap nothing and a sequential client looks nearly as fast as
+  a parallel one (1 GiB upload, same hour: MLflow's sequential client 10.5 s against 7-9 s for parallel
+  ones in memory; 13.2 s against 8-8.5 s on disk). A storage account serves parallel requests in
+  parallel; disk mode's off-thread I/O is the closer stand-in.
+- Every upload run starts on empty storage (:meth:`Row.empty_storage`): Azurite slows down as it fills.
+  Downloads only read: they run against the plugin's last upload, left in place.
+- One fresh process per implementation and model (``transfer_worker.py``), plus one for re-registering;
+  all import before the first run, then runs go in rounds (MLflow, raw, plugin), so drift in the
+  machine's load hits all alike. Times are medians of 3 runs; peak RSS is per run.
+- Raw azure-storage-blob: a sweep pass over threads {1, 4, 8, 16} x chunks {4, 32} MiB (threads only for
+  many small files, where chunks do not matter) moves a share of the model once per setting (a quarter
+  of the large file, an eighth of the files); the fastest setting is then measured 3 times on the whole
+  model, in the rounds with the others. (A quarter of 1 GiB is 8 blocks of 32 MiB, so at 32 MiB the
+  pass cannot tell 8 threads from 16.)
+- The plugin's first registrations start with an empty content-hash cache (as a new folder does);
+  re-registering runs 3 times in another process with the cache the last first registration left.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
+SWEEP_SHARE_LARGE = 0.25  # of the single-file model: 64 blocks of 4 MiB, 8 of 32 MiB
+SWEEP_SHARE_MANY = 0.125  # of the many-file model: 250 of 2,000 files, 16 per thread at 16 threads
+RAW_SETTINGS_LARGE = [(threads, chunk) for threads in (1, 4, 8, 16) for chunk in (4, 32)]
+RAW_SETTINGS_MANY = [(threads, 4) for threads in (1, 4, 8, 16)]
 
 
 def make_models(root: Path, big_bytes: int, small_files: int) -> list[tuple[str, Path]]:
@@ -39,68 +58,165 @@ def make_models(root: Path, big_bytes: int, small_files: int) -> list[tuple[str,
     return [(f"{big_bytes // MiB} MiB model (1 file)", big), (f"{small_files:,}-file model (4 KiB each)", small)]
 
 
+class Worker:
+    """A ``transfer_worker`` process: it imports and warms up when started, then does one run per :meth:`go`."""
+
+    def __init__(self, row: Row, job: dict[str, Any]) -> None:
+        self.log = row.scratch / "worker.log"
+        # A tracking store of its own: workers starting together would race to create one database's tables.
+        env = {**row.env, "MLFLOW_TRACKING_URI": f"sqlite:///{row.scratch}/tracking-{uuid.uuid4().hex[:8]}.db"}
+        with open(self.log, "ab") as errors:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.transfer_worker", json.dumps({**row.base, **job})],
+                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
+                cwd=Path(__file__).parent.parent,
+            )
+
+    def _line(self) -> str:
+        line = self.process.stdout.readline().strip()
+        if not line:
+            self.process.kill()
+            raise RuntimeError(f"transfer worker failed: {self.log.read_text(errors='replace')[-2000:]}")
+        return line
+
+    def ready(self) -> None:
+        if self._line() != "ready":
+            raise RuntimeError(f"transfer worker did not start: {self.log.read_text(errors='replace')[-2000:]}")
+
+    def go(self, **params: Any) -> dict[str, Any]:
+        """One timed run with these parameters: ``{"seconds", "peak_rss_growth_mib"}``."""
+        self.process.stdin.write(f"go {json.dumps(params)}\n")
+        self.process.stdin.flush()
+        return json.loads(self._line())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()
+                self.process.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+
 class Row:
-    def __init__(self, workspace: Any, scratch: Path) -> None:
+    """One model's measurements on one local workspace: its uploads, then its downloads."""
+
+    def __init__(self, workspace: Any, scratch: Path, folder: Path) -> None:
         self.ws = workspace
         datastore = workspace.datastore("local-ws")
         self.account, self.container = datastore["accountName"], datastore["containerName"]
         self.scratch = scratch
-        self.env = {**os.environ, **workspace.env, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/tracking.db",
-                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+        self.folder = folder
+        self.single_file = len(list(folder.iterdir())) == 1
+        self.env = {**os.environ, **workspace.env, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
         self.base = {"account": self.account, "container": self.container, "key": workspace.account_keys[self.account],
                      "account_url": workspace.storage_account_url_template.format(account=self.account),
-                     "scratch": str(scratch)}
+                     "scratch": str(scratch), "folder": str(folder)}
 
-    def run(self, **job: Any) -> dict[str, Any]:
-        out = subprocess.run([sys.executable, "-m", "benchmarks.transfer_worker", json.dumps({**self.base, **job})],
-                             env=self.env, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
-        if out.returncode != 0:
-            raise RuntimeError(f"transfer worker failed: {out.stderr[-2000:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+    def empty_storage(self) -> None:
+        """Before an upload run: nothing left from earlier runs.
+
+        Large model: Azurite restarted with its data deleted (deleted blobs' data stays until a 10-minute GC
+        and slows it down). Many small files: the container deleted and made again (the blob count is what
+        slows Azurite there, and the restart would cost more than the run's data).
+        """
+        if self.single_file:
+            self.ws.stop_azurite()
+            # Azurite's --location, as local/azurite.py gives it (checked below: a wrong path leaves blobs).
+            shutil.rmtree(Path(self.ws.workdir) / "azurite" / "data", ignore_errors=True)
+            self.ws.start_azurite()
+        else:
+            service = self.ws.blob_service(self.account)
+            service.delete_container(self.container)
+            service.create_container(self.container)
+        container = self.ws.blob_service(self.account).get_container_client(self.container)
+        if next(iter(container.list_blobs(results_per_page=1)), None) is not None:
+            raise RuntimeError("the container still holds blobs; the benchmark needs an empty one per upload run")
 
     def version_prefix(self, name: str, version: str) -> str:
+        """The blob prefix of a model version's files."""
         return self.ws.state.get_version("local-ws", name, version)["properties"]["modelUri"].split("/paths/", 1)[1]
 
 
-def _raw(row: Row, op: str, folder: Path, prefix: str, single_file: bool, repeats: int) -> tuple[float, str]:
-    """Sweep raw azure-storage-blob settings once each, then measure the best one ``repeats`` times."""
-    settings = [(t, c) for t in (1, 4, 8, 16) for c in ((4, 32) if single_file else (4,))]
-    sweep = {}
+def _sweep(row: Row, raw: Worker, op: str, prefix: str) -> tuple[int, int]:
+    """Raw azure-storage-blob's fastest (threads, chunk MiB), from one pass over a share of the model."""
+    settings = RAW_SETTINGS_LARGE if row.single_file else RAW_SETTINGS_MANY
+    share = SWEEP_SHARE_LARGE if row.single_file else SWEEP_SHARE_MANY
+    seconds = []
     for threads, chunk in settings:
-        sweep[(threads, chunk)] = row.run(impl="raw", op=op, folder=str(folder), prefix=prefix, threads=threads,
-                                          chunk=chunk * MiB)["seconds"][0]
-    threads, chunk = min(sweep, key=sweep.get)
-    best = row.run(impl="raw", op=op, folder=str(folder), prefix=prefix, threads=threads, chunk=chunk * MiB,
-                   repeats=repeats - 1)["seconds"]  # with the sweep's own sample: `repeats` in all
-    return statistics.median([sweep[(threads, chunk)], *best]), f"{threads} threads" + (
-        f" x {chunk} MiB" if single_file else "")
+        if op == "upload":
+            row.empty_storage()
+        seconds.append(raw.go(op=op, prefix=prefix, threads=threads, chunk=chunk * MiB, fraction=share)["seconds"])
+    return settings[seconds.index(min(seconds))]
 
 
-def measure_upload(row: Row, label: str, folder: Path, repeats: int) -> dict[str, Any]:
-    single = len(list(folder.iterdir())) == 1
-    # Uploads are content-addressed: delete them after each run so that every run uploads.
-    plugin = row.run(impl="plugin", op="upload", folder=str(folder), name="bench-up", repeats=repeats,
-                     cleanup="LocalUpload/")
-    row.run(impl="plugin", op="upload", folder=str(folder), name="bench-up-first")
-    reuse = row.run(impl="plugin", op="upload", folder=str(folder), name="bench-up-again", repeats=repeats)
-    mlflow_runs = row.run(impl="mlflow", op="upload", folder=str(folder), prefix="mlflow-up", repeats=repeats,
-                          cleanup="mlflow-up/")
-    raw_seconds, setting = _raw(row, "upload", folder, "raw-up", single, repeats)
-    return {"row": f"register_model, {label}", "plugin_s": statistics.median(plugin["seconds"]),
-            "mlflow_s": statistics.median(mlflow_runs["seconds"]), "raw_s": raw_seconds, "raw_setting": setting,
-            "peak_rss_mib": plugin["peak_rss_growth_mib"], "reregister_s": statistics.median(reuse["seconds"])}
+def _raw_label(setting: tuple[int, int], single_file: bool) -> str:
+    threads, chunk = setting
+    return f"{threads} threads" + (f" x {chunk} MiB" if single_file else "")
 
 
-def measure_download(row: Row, label: str, folder: Path, repeats: int) -> dict[str, Any]:
-    single = len(list(folder.iterdir())) == 1
-    row.run(impl="plugin", op="upload", folder=str(folder), name="bench-down")
-    prefix = row.version_prefix("bench-down", "1")
-    plugin = row.run(impl="plugin", op="download", name="bench-down", version="1", repeats=repeats)
-    mlflow_runs = row.run(impl="mlflow", op="download", prefix=prefix, repeats=repeats)
-    raw_seconds, setting = _raw(row, "download", folder, prefix, single, repeats)
-    return {"row": f"download_artifacts(models:/), {label}", "plugin_s": statistics.median(plugin["seconds"]),
-            "mlflow_s": statistics.median(mlflow_runs["seconds"]), "raw_s": raw_seconds, "raw_setting": setting,
-            "peak_rss_mib": plugin["peak_rss_growth_mib"]}
+def _summary(runs: list[dict[str, Any]]) -> tuple[float, float]:
+    """Median seconds and the largest peak RSS growth of a list of runs."""
+    return statistics.median(r["seconds"] for r in runs), max(r["peak_rss_growth_mib"] for r in runs)
+
+
+def measure_model(row: Row, label: str, repeats: int) -> list[dict[str, Any]]:
+    """The model's register row and download row.
+
+    One process per implementation for the model (plus one for re-registering), all started, and done
+    importing, before the first run; runs go in rounds (one run of each per round), so drift in the
+    machine's load hits all of them alike.
+    """
+    cache = str(row.scratch / "hash-cache")
+    workers = {"raw": Worker(row, {"impl": "raw"}), "mlflow": Worker(row, {"impl": "mlflow"}),
+               "plugin": Worker(row, {"impl": "plugin", "hash_cache": cache}),
+               "again": Worker(row, {"impl": "plugin", "hash_cache": cache})}
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in ("mlflow", "raw", "plugin", "again", "mlflow-down",
+                                                                   "raw-down", "plugin-down")}
+    try:
+        for worker in workers.values():
+            worker.ready()
+        # Uploads, each on empty storage; the plugin last in each round, so its upload stays for the rest.
+        up = _sweep(row, workers["raw"], "upload", "raw-up")
+        for _ in range(repeats):
+            row.empty_storage()
+            runs["mlflow"].append(workers["mlflow"].go(op="upload", prefix="mlflow-up"))
+            row.empty_storage()
+            runs["raw"].append(workers["raw"].go(op="upload", prefix="raw-up", threads=up[0], chunk=up[1] * MiB))
+            row.empty_storage()
+            runs["plugin"].append(workers["plugin"].go(op="upload", name="bench-up", cold_cache=True))
+        # Re-registering the same files: another process, the cache the last first registration left.
+        for _ in range(repeats):
+            runs["again"].append(workers["again"].go(op="upload", name="bench-up-again"))
+        # Downloads of the last first registration's files (only reads: no resets).
+        version = str(repeats)
+        prefix = row.version_prefix("bench-up", version)
+        down = _sweep(row, workers["raw"], "download", prefix)
+        for _ in range(repeats):
+            runs["plugin-down"].append(workers["plugin"].go(op="download", name="bench-up", version=version))
+            runs["mlflow-down"].append(workers["mlflow"].go(op="download", prefix=prefix))
+            runs["raw-down"].append(workers["raw"].go(op="download", prefix=prefix, threads=down[0],
+                                                      chunk=down[1] * MiB))
+    finally:
+        for worker in workers.values():
+            worker.stop()
+    plugin_s, plugin_rss = _summary(runs["plugin"])
+    plugin_down_s, plugin_down_rss = _summary(runs["plugin-down"])
+    return [
+        {"row": f"register_model, {label}", "plugin_s": plugin_s, "mlflow_s": _summary(runs["mlflow"])[0],
+         "raw_s": _summary(runs["raw"])[0], "raw_setting": _raw_label(up, row.single_file),
+         "peak_rss_mib": plugin_rss, "reregister_s": _summary(runs["again"])[0], "runs": _seconds(runs, "")},
+        {"row": f"download_artifacts(models:/), {label}", "plugin_s": plugin_down_s,
+         "mlflow_s": _summary(runs["mlflow-down"])[0], "raw_s": _summary(runs["raw-down"])[0],
+         "raw_setting": _raw_label(down, row.single_file), "peak_rss_mib": plugin_down_rss,
+         "runs": _seconds(runs, "-down")},
+    ]
+
+
+def _seconds(runs: dict[str, list[dict[str, Any]]], suffix: str) -> dict[str, list[float]]:
+    keys = ("plugin", "mlflow", "raw") + (("again",) if not suffix else ())
+    return {key: [round(r["seconds"], 2) for r in runs[key + suffix]] for key in keys}
 
 
 def run(big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3) -> list[dict[str, Any]]:
@@ -109,12 +225,10 @@ def run(big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3) 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-transfers-") as tmp:
         models = make_models(Path(tmp) / "data", big_bytes, small_files)
-        for label, folder in models:
-            for measure in (measure_upload, measure_download):
-                scratch = Path(tmp) / uuid.uuid4().hex
-                scratch.mkdir()
-                # A fresh Azurite per row. On disk: Azurite keeps deleted and overwritten data until its
-                # 10-minute GC, and a 1 GiB row writes ~20 GiB, past its in-memory limit (half the RAM).
-                with LocalWorkspace(workdir=str(scratch / "ws"), blob_persistence="disk") as workspace:
-                    rows.append(measure(Row(workspace, scratch), label, folder, repeats))
+        for index, (label, folder) in enumerate(models):
+            scratch = Path(tmp) / f"model-{index}"
+            scratch.mkdir()
+            # Blobs on disk (see the module docstring); every upload run still starts on empty storage.
+            with LocalWorkspace(workdir=str(scratch / "ws"), blob_persistence="disk") as workspace:
+                rows += measure_model(Row(workspace, scratch, folder), label, repeats)
     return rows
