@@ -3,15 +3,15 @@ download_artifacts("models:/...") for a large single-file model and a many-file 
 own AzureBlobArtifactRepository and raw azure-storage-blob at its best setting, on the same Azurite.
 
 Method (RESULTS.md repeats it):
-- One local workspace per model, Azurite keeping blobs on disk. In memory, one Node thread does all of a
+- One local workspace, Azurite keeping blobs on disk. In memory, one Node thread does all of a
   request's work, so concurrent requests overlap nothing and a sequential client looks nearly as fast as
   a parallel one (1 GiB upload, same hour: MLflow's sequential client 10.5 s against 7-9 s for parallel
   ones in memory; 13.2 s against 8-8.5 s on disk). A storage account serves parallel requests in
   parallel; disk mode's off-thread I/O is the closer stand-in.
-- Every upload run starts on empty storage (:meth:`Row.empty_storage`): Azurite slows down as it fills.
+- Every upload run starts on empty storage (:meth:`Bench.empty_storage`): Azurite slows down as it fills.
   Downloads only read: they run against the plugin's last upload, left in place.
-- One fresh process per implementation and model (``transfer_worker.py``), plus one for re-registering;
-  all import before the first run, then runs go in rounds (MLflow, raw, plugin), so drift in the
+- One fresh process per implementation (``transfer_worker.py``), plus one for re-registering, for both
+  models; all import before the first run, then runs go in rounds (MLflow, raw, plugin), so drift in the
   machine's load hits all alike. Times are medians of 3 runs; peak RSS is per run.
 - Raw azure-storage-blob: a sweep pass over threads {1, 4, 8, 16} x chunks {4, 32} MiB (threads only for
   many small files, where chunks do not matter) moves a share of the model once per setting (a quarter
@@ -61,13 +61,13 @@ def make_models(root: Path, big_bytes: int, small_files: int) -> list[tuple[str,
 class Worker:
     """A ``transfer_worker`` process: it imports and warms up when started, then does one run per :meth:`go`."""
 
-    def __init__(self, row: Row, job: dict[str, Any]) -> None:
-        self.log = row.scratch / "worker.log"
+    def __init__(self, bench: Bench, job: dict[str, Any]) -> None:
+        self.log = bench.scratch / "worker.log"
         # A tracking store of its own: workers starting together would race to create one database's tables.
-        env = {**row.env, "MLFLOW_TRACKING_URI": f"sqlite:///{row.scratch}/tracking-{uuid.uuid4().hex[:8]}.db"}
+        env = {**bench.env, "MLFLOW_TRACKING_URI": f"sqlite:///{bench.scratch}/tracking-{uuid.uuid4().hex[:8]}.db"}
         with open(self.log, "ab") as errors:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.transfer_worker", json.dumps({**row.base, **job})],
+                [sys.executable, "-m", "benchmarks.transfer_worker", json.dumps({**bench.base, **job})],
                 env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
                 cwd=Path(__file__).parent.parent,
             )
@@ -99,29 +99,27 @@ class Worker:
                 self.process.wait()
 
 
-class Row:
-    """One model's measurements on one local workspace: its uploads, then its downloads."""
+class Bench:
+    """The local workspace and the scratch folder that both models' measurements share."""
 
-    def __init__(self, workspace: Any, scratch: Path, folder: Path) -> None:
+    def __init__(self, workspace: Any, scratch: Path) -> None:
         self.ws = workspace
         datastore = workspace.datastore("local-ws")
         self.account, self.container = datastore["accountName"], datastore["containerName"]
         self.scratch = scratch
-        self.folder = folder
-        self.single_file = len(list(folder.iterdir())) == 1
         self.env = {**os.environ, **workspace.env, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
         self.base = {"account": self.account, "container": self.container, "key": workspace.account_keys[self.account],
                      "account_url": workspace.storage_account_url_template.format(account=self.account),
-                     "scratch": str(scratch), "folder": str(folder)}
+                     "scratch": str(scratch)}
 
-    def empty_storage(self) -> None:
+    def empty_storage(self, *, restart: bool) -> None:
         """Before an upload run: nothing left from earlier runs.
 
-        Large model: Azurite restarted with its data deleted (deleted blobs' data stays until a 10-minute GC
-        and slows it down). Many small files: the container deleted and made again (the blob count is what
-        slows Azurite there, and the restart would cost more than the run's data).
+        ``restart`` (large model): Azurite restarted with its data deleted, as deleted blobs' data stays until
+        a 10-minute GC and slows it down. Otherwise (many small files) the container is deleted and made
+        again: the blob count is what slows Azurite there, and a restart would cost more than the run's data.
         """
-        if self.single_file:
+        if restart:
             self.ws.stop_azurite()
             # Azurite's --location, as local/azurite.py gives it (checked below: a wrong path leaves blobs).
             shutil.rmtree(Path(self.ws.workdir) / "azurite" / "data", ignore_errors=True)
@@ -139,15 +137,16 @@ class Row:
         return self.ws.state.get_version("local-ws", name, version)["properties"]["modelUri"].split("/paths/", 1)[1]
 
 
-def _sweep(row: Row, raw: Worker, op: str, prefix: str) -> tuple[int, int]:
+def _sweep(bench: Bench, raw: Worker, op: str, folder: Path, prefix: str, single_file: bool) -> tuple[int, int]:
     """Raw azure-storage-blob's fastest (threads, chunk MiB), from one pass over a share of the model."""
-    settings = RAW_SETTINGS_LARGE if row.single_file else RAW_SETTINGS_MANY
-    share = SWEEP_SHARE_LARGE if row.single_file else SWEEP_SHARE_MANY
+    settings = RAW_SETTINGS_LARGE if single_file else RAW_SETTINGS_MANY
+    share = SWEEP_SHARE_LARGE if single_file else SWEEP_SHARE_MANY
     seconds = []
     for threads, chunk in settings:
         if op == "upload":
-            row.empty_storage()
-        seconds.append(raw.go(op=op, prefix=prefix, threads=threads, chunk=chunk * MiB, fraction=share)["seconds"])
+            bench.empty_storage(restart=single_file)
+        seconds.append(raw.go(op=op, folder=str(folder), prefix=prefix, threads=threads, chunk=chunk * MiB,
+                              fraction=share)["seconds"])
     return settings[seconds.index(min(seconds))]
 
 
@@ -161,55 +160,45 @@ def _summary(runs: list[dict[str, Any]]) -> tuple[float, float]:
     return statistics.median(r["seconds"] for r in runs), max(r["peak_rss_growth_mib"] for r in runs)
 
 
-def measure_model(row: Row, label: str, repeats: int) -> list[dict[str, Any]]:
-    """The model's register row and download row.
-
-    One process per implementation for the model (plus one for re-registering), all started, and done
-    importing, before the first run; runs go in rounds (one run of each per round), so drift in the
-    machine's load hits all of them alike.
-    """
-    cache = str(row.scratch / "hash-cache")
-    workers = {"raw": Worker(row, {"impl": "raw"}), "mlflow": Worker(row, {"impl": "mlflow"}),
-               "plugin": Worker(row, {"impl": "plugin", "hash_cache": cache}),
-               "again": Worker(row, {"impl": "plugin", "hash_cache": cache})}
+def measure_model(
+    bench: Bench, workers: dict[str, Worker], folder: Path, label: str, tag: str, repeats: int
+) -> list[dict[str, Any]]:
+    """One model's register row and download row, on the shared workers, in rounds (one run of each per round)."""
+    single = len(list(folder.iterdir())) == 1
+    up_name, again_name = f"bench-up-{tag}", f"bench-again-{tag}"
+    model = {"folder": str(folder)}
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in ("mlflow", "raw", "plugin", "again", "mlflow-down",
                                                                    "raw-down", "plugin-down")}
-    try:
-        for worker in workers.values():
-            worker.ready()
-        # Uploads, each on empty storage; the plugin last in each round, so its upload stays for the rest.
-        up = _sweep(row, workers["raw"], "upload", "raw-up")
-        for _ in range(repeats):
-            row.empty_storage()
-            runs["mlflow"].append(workers["mlflow"].go(op="upload", prefix="mlflow-up"))
-            row.empty_storage()
-            runs["raw"].append(workers["raw"].go(op="upload", prefix="raw-up", threads=up[0], chunk=up[1] * MiB))
-            row.empty_storage()
-            runs["plugin"].append(workers["plugin"].go(op="upload", name="bench-up", cold_cache=True))
-        # Re-registering the same files: another process, the cache the last first registration left.
-        for _ in range(repeats):
-            runs["again"].append(workers["again"].go(op="upload", name="bench-up-again"))
-        # Downloads of the last first registration's files (only reads: no resets).
-        version = str(repeats)
-        prefix = row.version_prefix("bench-up", version)
-        down = _sweep(row, workers["raw"], "download", prefix)
-        for _ in range(repeats):
-            runs["plugin-down"].append(workers["plugin"].go(op="download", name="bench-up", version=version))
-            runs["mlflow-down"].append(workers["mlflow"].go(op="download", prefix=prefix))
-            runs["raw-down"].append(workers["raw"].go(op="download", prefix=prefix, threads=down[0],
-                                                      chunk=down[1] * MiB))
-    finally:
-        for worker in workers.values():
-            worker.stop()
+    bench.empty_storage(restart=True)  # nothing of the previous model either
+    # Uploads, each on empty storage; the plugin last in each round, so its upload stays for the rest.
+    up = _sweep(bench, workers["raw"], "upload", folder, "raw-up", single)
+    for _ in range(repeats):
+        bench.empty_storage(restart=single)
+        runs["mlflow"].append(workers["mlflow"].go(op="upload", prefix="mlflow-up", **model))
+        bench.empty_storage(restart=single)
+        runs["raw"].append(workers["raw"].go(op="upload", prefix="raw-up", threads=up[0], chunk=up[1] * MiB, **model))
+        bench.empty_storage(restart=single)
+        runs["plugin"].append(workers["plugin"].go(op="upload", name=up_name, cold_cache=True, **model))
+    # Re-registering the same files: another process, the cache the last first registration left.
+    for _ in range(repeats):
+        runs["again"].append(workers["again"].go(op="upload", name=again_name, **model))
+    # Downloads of the last first registration's files (only reads: no resets).
+    version = str(repeats)
+    prefix = bench.version_prefix(up_name, version)
+    down = _sweep(bench, workers["raw"], "download", folder, prefix, single)
+    for _ in range(repeats):
+        runs["plugin-down"].append(workers["plugin"].go(op="download", name=up_name, version=version))
+        runs["mlflow-down"].append(workers["mlflow"].go(op="download", prefix=prefix))
+        runs["raw-down"].append(workers["raw"].go(op="download", prefix=prefix, threads=down[0], chunk=down[1] * MiB))
     plugin_s, plugin_rss = _summary(runs["plugin"])
     plugin_down_s, plugin_down_rss = _summary(runs["plugin-down"])
     return [
         {"row": f"register_model, {label}", "plugin_s": plugin_s, "mlflow_s": _summary(runs["mlflow"])[0],
-         "raw_s": _summary(runs["raw"])[0], "raw_setting": _raw_label(up, row.single_file),
+         "raw_s": _summary(runs["raw"])[0], "raw_setting": _raw_label(up, single),
          "peak_rss_mib": plugin_rss, "reregister_s": _summary(runs["again"])[0], "runs": _seconds(runs, "")},
         {"row": f"download_artifacts(models:/), {label}", "plugin_s": plugin_down_s,
          "mlflow_s": _summary(runs["mlflow-down"])[0], "raw_s": _summary(runs["raw-down"])[0],
-         "raw_setting": _raw_label(down, row.single_file), "peak_rss_mib": plugin_down_rss,
+         "raw_setting": _raw_label(down, single), "peak_rss_mib": plugin_down_rss,
          "runs": _seconds(runs, "-down")},
     ]
 
@@ -220,15 +209,26 @@ def _seconds(runs: dict[str, list[dict[str, Any]]], suffix: str) -> dict[str, li
 
 
 def run(big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3) -> list[dict[str, Any]]:
+    """Both models' rows: one local workspace (blobs on disk, see the module docstring) and one process per
+    implementation (plus one for re-registering), all started, and done importing, before the first run."""
     from mlflow_azureml_registry.local import LocalWorkspace
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-transfers-") as tmp:
-        models = make_models(Path(tmp) / "data", big_bytes, small_files)
-        for index, (label, folder) in enumerate(models):
-            scratch = Path(tmp) / f"model-{index}"
-            scratch.mkdir()
-            # Blobs on disk (see the module docstring); every upload run still starts on empty storage.
-            with LocalWorkspace(workdir=str(scratch / "ws"), blob_persistence="disk") as workspace:
-                rows += measure_model(Row(workspace, scratch, folder), label, repeats)
+        scratch = Path(tmp)
+        models = make_models(scratch / "data", big_bytes, small_files)
+        with LocalWorkspace(workdir=str(scratch / "ws"), blob_persistence="disk") as workspace:
+            bench = Bench(workspace, scratch)
+            cache = str(scratch / "hash-cache")
+            workers = {"raw": Worker(bench, {"impl": "raw"}), "mlflow": Worker(bench, {"impl": "mlflow"}),
+                       "plugin": Worker(bench, {"impl": "plugin", "hash_cache": cache}),
+                       "again": Worker(bench, {"impl": "plugin", "hash_cache": cache})}
+            try:
+                for worker in workers.values():
+                    worker.ready()
+                for index, (label, folder) in enumerate(models):
+                    rows += measure_model(bench, workers, folder, label, str(index), repeats)
+            finally:
+                for worker in workers.values():
+                    worker.stop()
     return rows
