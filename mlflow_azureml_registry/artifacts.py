@@ -21,9 +21,9 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, NOT_IMPLEMENTE
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import session
-from .azure.blobs import safe_join
+from .azure.blobs import Destination
 from .azure.errors import IntegrityError
-from .content import parse_manifest, sha256_hex
+from .content import parse_manifest_entries, sha256_hex
 from .errors import azure_errors
 from .progress import transfer_progress
 from .registration import MANIFEST_NAME, manifest_blob
@@ -52,12 +52,9 @@ class AzureMLArtifactRepository(ArtifactRepository):
     def _folder(self):
         return session.gateway(self.location.workspace).blob_folder(self.location.datastore)
 
-    def _expected_sha256(self, folder, names: list[str], prefix: Optional[str] = None) -> Optional[dict[str, str]]:
-        """blob name -> SHA-256 for ``names``, from the version's manifest (checked against the URI's digest).
-
-        None when the URI carries no digest (files referenced in place, versions made elsewhere). A name the
-        manifest does not know is an error: the files changed after registration.
-        """
+    def _manifest(self, folder) -> Optional[dict[str, tuple[str, int]]]:
+        """path in the model folder -> (SHA-256, size), from the version's manifest (checked against the URI's
+        digest); None when the URI carries no digest (files referenced in place, versions made elsewhere)."""
         digest = self.location.manifest_sha256
         if not digest:
             return None
@@ -67,8 +64,15 @@ class AzureMLArtifactRepository(ArtifactRepository):
             raise IntegrityError(f"The manifest of {self.artifact_uri} is missing; the files cannot be verified")
         if sha256_hex(raw) != digest:
             raise IntegrityError(f"The manifest of {self.artifact_uri} does not match the registered version")
-        manifest = parse_manifest(raw)
-        expected: dict[str, str] = {}
+        return parse_manifest_entries(raw)
+
+    @staticmethod
+    def _expected(
+        manifest: dict[str, tuple[str, int]], names: list[str], prefix: Optional[str] = None
+    ) -> dict[str, tuple[str, int]]:
+        """blob name -> (SHA-256, size) for ``names``. A name the manifest does not know is an error: the files
+        changed after registration; so is, for a download of whole model folders, a registered file missing."""
+        expected: dict[str, tuple[str, int]] = {}
         found: dict[str, set[str]] = {}
         for name in names:
             inside = _UPLOAD_FILE.match(name)
@@ -77,7 +81,6 @@ class AzureMLArtifactRepository(ArtifactRepository):
             expected[name] = manifest[inside.group(2)]
             found.setdefault(inside.group(1), set()).add(inside.group(2))
         if prefix is not None:
-            # A download of whole model folders must bring every file the version was registered with.
             for upload_folder, files in found.items():
                 if upload_folder.startswith(prefix.rstrip("/")) and set(manifest) - files:
                     missing = sorted(set(manifest) - files)[0]
@@ -113,8 +116,32 @@ class AzureMLArtifactRepository(ArtifactRepository):
                     f"Artifact {remote_file_path!r} not found at {self.artifact_uri}",
                     error_code=RESOURCE_DOES_NOT_EXIST,
                 )
-            expected = self._expected_sha256(folder, [name])
+            manifest = self._manifest(folder)
+            expected = None
+            if manifest is not None:
+                expected = {n: sha for n, (sha, _) in self._expected(manifest, [name]).items()}
             folder.download_files([(name, sizes[name], Path(local_path))], expected_sha256=expected)
+
+    def _entries(self, folder, prefix: str, single_file: bool) -> tuple[list[tuple[str, int]], Optional[dict]]:
+        """(blob name, size) of what to download, and blob name -> SHA-256 when the version has a manifest.
+
+        With a manifest, the listing needs names only (several times cheaper to parse than full properties):
+        sizes come from the manifest; a blob whose size differs fails its SHA-256 check all the same.
+        """
+        parent = posixpath.dirname(prefix)
+        manifest = self._manifest(folder)
+        if manifest is None:
+            entries = [(e.name, e.size) for e in folder.list(prefix) if posixpath.basename(e.name) != MANIFEST_NAME]
+            if not entries and single_file:
+                entries = [(e.name, e.size) for e in folder.list(parent) if e.name == prefix]
+            return entries, None
+        names = [n for n in folder.list_names(prefix) if posixpath.basename(n) != MANIFEST_NAME]
+        if not names and single_file:
+            names = [n for n in folder.list_names(parent) if n == prefix]
+        if not names:
+            return [], None
+        expected = self._expected(manifest, names, prefix)
+        return [(n, expected[n][1]) for n in names], {n: sha for n, (sha, _) in expected.items()}
 
     def download_artifacts(self, artifact_path: str, dst_path: Optional[str] = None) -> str:
         """One listing, then parallel downloads (MLflow's default lists folder by folder)."""
@@ -131,21 +158,18 @@ class AzureMLArtifactRepository(ArtifactRepository):
         root = self.location.path + "/"
         with azure_errors():
             folder = self._folder()
-            entries = [e for e in folder.list(prefix) if posixpath.basename(e.name) != MANIFEST_NAME]
-            if not entries and artifact_path:
-                # A single file, e.g. "MLmodel".
-                parent = posixpath.dirname(prefix)
-                entries = [e for e in folder.list(parent) if e.name == prefix]
+            # A path with nothing under it may be a single file, e.g. "MLmodel".
+            entries, expected = self._entries(folder, prefix, single_file=bool(artifact_path))
             if not entries:
                 raise MlflowException(
                     f"No artifacts found at {self.location.child(artifact_path).artifact_uri}",
                     error_code=RESOURCE_DOES_NOT_EXIST,
                 )
-            expected = self._expected_sha256(folder, [e.name for e in entries], prefix)
+            destination = Destination(dst_root)
             plan = []
-            for entry in entries:
-                relative = entry.name[len(root):] if entry.name.startswith(root) else entry.name
-                plan.append((entry.name, entry.size, safe_join(dst_root, relative)))
+            for name, size in entries:
+                relative = name[len(root):] if name.startswith(root) else name
+                plan.append((name, size, destination.join(relative)))
             total = sum(size for _, size, _ in plan)
             with transfer_progress(f"Downloading {self.location.path.rsplit('/', 1)[-1]}", total) as progress:
                 folder.download_files(plan, expected_sha256=expected, progress=progress)

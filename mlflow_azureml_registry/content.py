@@ -211,8 +211,13 @@ def remember(snap: FolderSnapshot, *, cache: Optional[HashCache] = None) -> None
 
 def parse_manifest(raw: bytes) -> dict[str, str]:
     """relative path -> SHA-256 from a manifest written by :meth:`FolderSnapshot.manifest`."""
+    return {path: sha for path, (sha, _) in parse_manifest_entries(raw).items()}
+
+
+def parse_manifest_entries(raw: bytes) -> dict[str, tuple[str, int]]:
+    """relative path -> (SHA-256, size) from a manifest written by :meth:`FolderSnapshot.manifest`."""
     data = json.loads(raw.decode("utf-8"))
-    return {path: entry["sha256"] for path, entry in data["files"].items()}
+    return {path: (entry["sha256"], int(entry["size"])) for path, entry in data["files"].items()}
 
 
 def sha256_hex(data: bytes) -> str:

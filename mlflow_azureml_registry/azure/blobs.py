@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import posixpath
 import threading
 import uuid
@@ -198,6 +197,14 @@ class BlobFolder:
         try:
             for blob in self._container.list_blobs(name_starts_with=start):
                 yield BlobEntry(blob.name, blob.size)
+        except AzureError as exc:
+            raise storage_error(exc, f"listing blobs under {start!r}") from None
+
+    def list_names(self, prefix: str) -> Iterator[str]:
+        """Every blob name under ``prefix/`` (recursive): a listing without sizes parses several times faster."""
+        start = prefix.rstrip("/") + "/" if prefix else ""
+        try:
+            yield from self._container.list_blob_names(name_starts_with=start)
         except AzureError as exc:
             raise storage_error(exc, f"listing blobs under {start!r}") from None
 
@@ -401,14 +408,44 @@ def _verify(blob_name: str, dest: Path, expected: Optional[str], actual: Optiona
         )
 
 
+class Destination:
+    """Where downloaded blobs may be written: under ``root`` only, whatever their names or existing symlinks say.
+
+    Each directory is resolved once (a realpath costs a system call per path component, which adds up over
+    thousands of files); each file's own name is checked for being a symlink.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._resolved = root.resolve()
+        self._directories: dict[str, Path] = {"": self._resolved}
+
+    def _inside(self, path: Path) -> bool:
+        return path == self._resolved or self._resolved in path.parents
+
+    def join(self, relative: str) -> Path:
+        """``root / relative``, refusing names that would land outside ``root`` (``..``, absolute paths, links)."""
+        normalized = posixpath.normpath(relative.replace("\\", "/"))
+        drive = len(normalized) > 1 and normalized[1] == ":"
+        if normalized.startswith("/") or normalized == ".." or normalized.startswith("../") or drive:
+            raise UnsafeBlobName(f"Refusing blob path {relative!r}: it would be written outside {self.root}")
+        if normalized == ".":
+            return self._resolved
+        parent, _, name = normalized.rpartition("/")
+        directory = self._directories.get(parent)
+        if directory is None:
+            directory = (self._resolved / parent).resolve()
+            if not self._inside(directory):
+                raise UnsafeBlobName(f"Refusing blob path {relative!r}: it would be written outside {self.root}")
+            self._directories[parent] = directory
+        target = directory / name
+        if target.is_symlink():
+            target = target.resolve()
+            if not self._inside(target):
+                raise UnsafeBlobName(f"Refusing blob path {relative!r}: it would be written outside {self.root}")
+        return target
+
+
 def safe_join(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing names that would land outside ``root`` (``..``, absolute paths)."""
-    normalized = posixpath.normpath(relative.replace("\\", "/"))
-    drive = len(normalized) > 1 and normalized[1] == ":"
-    if normalized.startswith("/") or normalized == ".." or normalized.startswith("../") or drive:
-        raise UnsafeBlobName(f"Refusing blob path {relative!r}: it would be written outside {root}")
-    target = (root / normalized).resolve()
-    root_resolved = root.resolve()
-    if target != root_resolved and root_resolved not in target.parents:
-        raise UnsafeBlobName(f"Refusing blob path {relative!r}: it would be written outside {root}")
-    return Path(os.fspath(target))
+    """``root / relative``, refusing names that would land outside ``root`` (see :class:`Destination`)."""
+    return Destination(root).join(relative)
