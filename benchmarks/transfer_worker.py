@@ -2,9 +2,10 @@
 
 Every implementation runs the same way: a fresh process against the same Azurite. It imports and warms up,
 prints ``ready``, then for each ``go <json>`` line on stdin (the parent may give it an empty Azurite first)
-does one transfer with the job's parameters updated by that JSON, and prints ``{"seconds": s,
-"peak_rss_growth_mib": m}``: wall seconds of the transfer only, and the process's peak RSS during it minus its
-RSS just before (``VmHWM`` is reset first). An empty line or end of input ends it.
+does one transfer with the job's parameters updated by that JSON, and prints ``{"seconds": s, "cpu_s": c,
+"peak_rss_growth_mib": m}``: wall seconds of the transfer only, the process's CPU seconds (all threads) in
+it, and its peak RSS during it minus its RSS just before (``VmHWM`` is reset first). An empty line or end
+of input ends it.
 
 Parameters: ``impl`` (plugin | mlflow | raw), ``op`` (upload | download), ``folder``, and per impl
 ``name``/``version``/``hash_cache``/``cold_cache`` (plugin), ``account_url``/``container``/``prefix``/``key``
@@ -146,13 +147,14 @@ def main() -> None:
             os.environ["MLFLOW_AZUREML_HASH_CACHE_DIR"] = params["hash_cache"]
         _reset_peak_rss()
         before = _status_kib("VmRSS")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         {"plugin": plugin, "mlflow": mlflow_repo, "raw": raw}[params["impl"]](params)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         peak = _status_kib("VmHWM")
         if params["op"] == "download":
             shutil.rmtree(params["dest"], ignore_errors=True)
-        print(json.dumps({"seconds": seconds, "peak_rss_growth_mib": max(0, peak - before) / 1024}), flush=True)
+        print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_rss_growth_mib": max(0, peak - before) / 1024}),
+              flush=True)
 
 
 if __name__ == "__main__":
