@@ -41,6 +41,12 @@ _HINTS = {
     "and AZURE_CLIENT_SECRET (a service principal) or AZURE_FEDERATED_TOKEN_FILE (workload identity: CI, AKS); "
     "or run on Azure with a managed identity; or call "
     "mlflow_azureml_registry.configure(credential=...) with any azure-core TokenCredential.",
+    # Before Forbidden: the first matching class gives the hint.
+    az.StorageForbidden: " The datastore's storage account refused it. With a datastore that keeps a key or SAS, "
+    "check that its SAS allows reading and writing blobs and has not expired, and that the storage account's "
+    "firewall lets this machine in. With an identity-based datastore, or without permission to list the "
+    "datastore's secrets, the identity needs Storage Blob Data Reader (to load) or Storage Blob Data "
+    "Contributor (to register) on the storage account.",
     az.Forbidden: " The identity needs a role on the workspace that allows model reads/writes "
     "(e.g. AzureML Data Scientist).",
 }

@@ -76,16 +76,20 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
     indicator = f"{location.path}/{snap.indicator}"
     if folder.is_complete(indicator):
         _logger.info("Model files already uploaded at %s; reusing them", location.path)
-        snap = complete_digests(snap)
+        snap = complete_digests(snap.without_contents())
         manifest = snap.manifest()
         # An upload made by the Azure ML SDK has no manifest yet; the content decides it, so add it if absent.
         folder.upload_bytes(manifest_blob(location.path), manifest, overwrite=False)
         return UploadedFolder(location, snap, reused=True, manifest_sha256=sha256_hex(manifest))
     with transfer_progress(f"Uploading {model.folder_name} to Azure ML", snap.total_size) as progress:
-        sent = folder.upload_files(
-            (UploadItem(f.path, f"{location.path}/{f.relative_path}", f.size, f.sha256) for f in snap.files),
-            progress=progress,
-        )
+        kept = snap.contents  # small files' bytes, read for the content hash: sent as they are
+        items = [
+            UploadItem(f.path, f"{location.path}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))
+            for f in snap.files
+        ]
+        sent = folder.upload_files(items, progress=progress)
+        del items, kept
+    snap = snap.without_contents()
     try:
         snap = snap.with_digests({f.relative_path: sent[f"{location.path}/{f.relative_path}"] for f in snap.files})
     except FileChangedError as exc:

@@ -26,6 +26,11 @@ COPY_DATASTORE_SOURCES = "MLFLOW_AZUREML_COPY_DATASTORE_SOURCES"
 referencing them in place. Default: reference in place (as the Azure ML SDK does)."""
 UPLOAD_CONCURRENCY = "MLFLOW_AZUREML_TRANSFER_CONCURRENCY"
 """Parallel blob transfers. Default 8."""
+HASH_CACHE = "MLFLOW_AZUREML_HASH_CACHE"
+"""``false`` turns the content-hash cache off. Default: on."""
+HASH_CACHE_DIR = "MLFLOW_AZUREML_HASH_CACHE_DIR"
+"""Where the content-hash cache lives.
+Default: ``$XDG_CACHE_HOME`` (or ``~/.cache``)/mlflow-azureml-registry/content-hashes."""
 
 PUBLIC_RESOURCE_MANAGER = "https://management.azure.com"
 
@@ -68,6 +73,17 @@ def storage_account_url_template() -> str | None:
 
 def transfer_concurrency() -> int:
     return max(1, int(_number(UPLOAD_CONCURRENCY, 8)))
+
+
+def hash_cache_directory() -> str | None:
+    """The content-hash cache's directory, or None when the cache is turned off."""
+    if (os.environ.get(HASH_CACHE) or "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    configured = os.environ.get(HASH_CACHE_DIR)
+    if configured:
+        return configured
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "mlflow-azureml-registry", "content-hashes")
 
 
 def copy_datastore_sources() -> bool:

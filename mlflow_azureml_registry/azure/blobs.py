@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple, Optional
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
-from .errors import AzureMLError, Forbidden, IntegrityError, NotFound, Unauthenticated, UnsafeBlobName
+from .errors import AzureMLError, IntegrityError, NotFound, StorageForbidden, Unauthenticated, UnsafeBlobName
 
 UPLOAD_CONFIRMATION = {"upload_status": "completed"}
 BLOCK_SIZE = 4 * 1024 * 1024
@@ -42,6 +42,7 @@ class UploadItem(NamedTuple):
     blob_name: str
     size: int
     sha256: Optional[str] = None  # when already known, the bytes sent must have it
+    data: Optional[bytes] = None  # a small file's bytes, already read (and hashed): sent without reading the file
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def storage_error(exc: AzureError, what: str) -> AzureMLError:
     if status == 404:
         cls = NotFound
     elif status == 403:
-        cls = Forbidden
+        cls = StorageForbidden
     elif status == 401:
         cls = Unauthenticated
     return cls(f"{what} failed: {message}", status=status, code=code, request_id=request_id)
@@ -120,9 +121,12 @@ class BlobFolder:
         return digests
 
     def _upload_small(self, item: UploadItem) -> str:
-        with open(item.path, "rb") as stream:
-            data = stream.read(item.size + 1)
-        sha256 = _checked_sha256(item, data, len(data))
+        if item.data is not None and item.sha256 is not None:
+            data, sha256 = item.data, item.sha256  # the bytes the caller hashed: nothing to read or check
+        else:
+            with open(item.path, "rb") as stream:
+                data = stream.read(item.size + 1)
+            sha256 = _checked_sha256(item, data, len(data))
         try:
             self._container.get_blob_client(item.blob_name).upload_blob(data, length=len(data), overwrite=True)
         except AzureError as exc:
@@ -247,6 +251,10 @@ class BlobFolder:
         """
         items = list(items)
         expected = expected_sha256 or {}
+        # Each folder made once, here: a mkdir per file in the workers is a system call per file where
+        # threads contend for the GIL, which costs far more than the call itself.
+        for folder in {dest.parent for _, _, dest in items}:
+            folder.mkdir(parents=True, exist_ok=True)
         for name, size, dest in items:
             if size > BLOCK_SIZE:
                 self._download_ranges(name, dest, expected.get(name), progress)
@@ -259,7 +267,6 @@ class BlobFolder:
         self._run_parallel(download_small, [i for i in items if i[1] <= BLOCK_SIZE])
 
     def _download_small(self, blob_name: str, dest: Path, sha256: Optional[str]) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         try:
             downloader = self._container.get_blob_client(blob_name).download_blob()
@@ -279,7 +286,6 @@ class BlobFolder:
         The first range gives the size and ETag; the others are asked with If-Match on it, so a blob
         replaced meanwhile fails instead of mixing two versions. Memory: see :data:`UPLOAD_BLOCK_SIZE`.
         """
-        dest.parent.mkdir(parents=True, exist_ok=True)
         blob = self._container.get_blob_client(blob_name)
         hashed = _OrderedHasher(dest) if sha256 is not None else None
         lock = threading.Lock()

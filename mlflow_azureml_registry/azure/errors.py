@@ -54,6 +54,10 @@ class Forbidden(AzureMLError):
     """403: the identity may not do this on this workspace."""
 
 
+class StorageForbidden(Forbidden):
+    """403 from the datastore's storage account (not the workspace): the SAS, key or token may not do this there."""
+
+
 class NotFound(AzureMLError):
     """404: the model, version, datastore or workspace does not exist."""
 

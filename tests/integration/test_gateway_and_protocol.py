@@ -119,6 +119,46 @@ def test_forbidden_workspace_is_permission_denied_with_hint(workspace, model_nam
     assert "Traceback" not in info.value.message
 
 
+def _read_only_sas(workspace) -> str:
+    import datetime as dt
+
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    account = workspace.datastore("local-ws")["accountName"]
+    return "?" + generate_account_sas(
+        account,
+        workspace.account_keys[account],
+        ResourceTypes(container=True, object=True),
+        AccountSasPermissions(read=True, list=True),
+        expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+    )
+
+
+def test_storage_refusal_is_permission_denied_with_a_storage_hint(
+    workspace, client, model_name, intercept, fresh_gateways, tmp_path
+):
+    """A datastore SAS that may only read: loading works, registering is refused with what to check on storage."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "a.txt").write_text(uuid.uuid4().hex)
+    version = mlflow.register_model(str(folder), model_name).version
+    sas = _read_only_sas(workspace)
+    intercept(before=lambda r: Response(200, {"secretsType": "Sas", "sasToken": sas}) if _is(r, "POST", "/listSecrets")
+              else None)
+    session.reset()
+    out = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}", dst_path=str(tmp_path / "out"))
+    assert (tmp_path / "out" / "a.txt").read_text() == (folder / "a.txt").read_text(), out
+
+    (folder / "b.txt").write_text("new content: a new upload")
+    with pytest.raises(MlflowException) as info:
+        mlflow.register_model(str(folder), model_name)
+    assert info.value.error_code == "PERMISSION_DENIED"
+    message = info.value.message
+    assert "Storage Blob Data Contributor" in message and "x-ms-request-id:" in message
+    assert "role on the workspace" not in message and "sig=" not in message
+    assert [v.version for v in client.search_model_versions(f"name = '{model_name}'")] == [version]
+
+
 def test_updates_send_back_the_get_body_untouched(workspace, client, model_name, sklearn_model_dir):
     client.create_registered_model(model_name)
     mv = client.create_model_version(model_name, str(sklearn_model_dir))

@@ -159,12 +159,40 @@ def test_reregistering_reads_nothing_and_the_manifest_stays_the_same(
     assert got == files_of(model_folder)
 
 
-def test_a_file_changed_during_the_upload_registers_nothing(workspace, client, model_name, model_folder, monkeypatch):
+def test_small_files_are_read_once(workspace, client, model_name, tmp_path, monkeypatch):
+    """The content hash reads them; the upload sends those bytes without opening the files again."""
+    from mlflow_azureml_registry.azure import blobs as blobs_module
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"part-{i:02d}.bin").write_bytes(os.urandom(1000 + i))
+    monkeypatch.setenv(content.HASH_CACHE, "false")
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the upload must send the bytes the content hash read")
+
+    monkeypatch.setattr(blobs_module, "open", no_reading, raising=False)
+    client.create_registered_model(model_name)
+    version = client.create_model_version(model_name, str(folder)).version
+    monkeypatch.undo()
+    out = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}", dst_path=str(tmp_path / "dl"))
+    got = files_of(Path(out))
+    got.pop("registered_model_meta", None)
+    assert got == files_of(folder)
+
+
+@pytest.mark.parametrize("changed", ["data/weights.bin", "config.json"])
+def test_a_file_changed_during_the_upload_registers_nothing(
+    workspace, client, model_name, model_folder, monkeypatch, changed
+):
+    """Large files are hashed from the bytes sent; small ones are sent from the bytes hashed. Either way a file
+    written after it was listed is caught, by its bytes or by its size and times."""
     original = BlobFolder.upload_files
 
     def upload_while_someone_writes(self, files, **kwargs):
-        weights = model_folder / "data" / "weights.bin"
-        weights.write_bytes(os.urandom(weights.stat().st_size))  # same size, other bytes
+        path = model_folder / changed
+        path.write_bytes(os.urandom(path.stat().st_size))  # same size, other bytes
         return original(self, files, **kwargs)
 
     monkeypatch.setattr(BlobFolder, "upload_files", upload_while_someone_writes)

@@ -102,6 +102,22 @@ def test_small_files_get_their_sha256_large_ones_when_completed(tmp_path):
     assert manifest["files"]["large.bin"] == {"sha256": _sha(tmp_path / "large.bin"), "size": INLINE_DIGEST_MAX + 1}
 
 
+def test_small_files_bytes_are_kept_for_the_upload_up_to_a_budget(tmp_path, monkeypatch):
+    """The upload sends the very bytes the content hash read (no second read), within a memory budget."""
+    monkeypatch.setattr(content, "KEPT_BYTES_MAX", 5000)
+    (tmp_path / "a.bin").write_bytes(os.urandom(3000))
+    (tmp_path / "b.bin").write_bytes(os.urandom(3000))  # over the budget once a.bin is kept
+    (tmp_path / "c.bin").write_bytes(os.urandom(2000))
+    (tmp_path / "large.bin").write_bytes(os.urandom(INLINE_DIGEST_MAX + 1))
+    snap = snapshot(tmp_path, cache=None)
+    assert snap.contents == {name: (tmp_path / name).read_bytes() for name in ("a.bin", "c.bin")}
+    by_name = {f.relative_path: f for f in snap.files}
+    for name, data in snap.contents.items():
+        assert hashlib.sha256(data).hexdigest() == by_name[name].sha256
+    assert snap.without_contents().contents == {}
+    assert snap.without_contents() == snap  # the kept bytes are not part of what a snapshot is
+
+
 def test_a_digest_that_differs_from_the_one_read_means_the_file_changed(tmp_path):
     (tmp_path / "a.txt").write_text("a")
     snap = snapshot(tmp_path)
