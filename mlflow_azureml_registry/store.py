@@ -142,10 +142,14 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         with azure_errors():
             lease = self._gateway.model_lease(name)
             lease.acquire()
+        missing = False
         try:
             yield
+        except MlflowException as exc:
+            missing = exc.error_code == "RESOURCE_DOES_NOT_EXIST"
+            raise
         finally:
-            lease.release()
+            lease.release(model_missing=missing)
 
     def _entity(self, name: str, resource: Json, container: Optional[Json]) -> ModelVersion:
         return mapping.model_version(resource, name, mapping.aliases_for_version(container, resource.get("name")))

@@ -43,6 +43,7 @@ class ModelLease:
         self._wait_s = wait_s
         self._lease: Any = None
         self._acquired_at = 0.0
+        self._created = False  # this client made the lease blob (the model may not even exist)
 
     @property
     def held(self) -> bool:
@@ -100,6 +101,7 @@ class ModelLease:
         # Another client may have created it first (and may hold a lease on it already).
         with contextlib.suppress(ResourceExistsError):
             blob.upload_blob(b"", overwrite=False)
+            self._created = True
 
     def _without_lease(self, exc: Exception) -> None:
         _logger.warning(
@@ -120,12 +122,17 @@ class ModelLease:
             self._lease = None
             self._without_lease(exc)
 
-    def release(self) -> None:
+    def release(self, *, model_missing: bool = False) -> None:
+        """Give the lease back. ``model_missing``: the write found nothing to write to (no such model or
+        version), so a lease blob this client made is deleted instead: a mistyped name leaves nothing behind."""
         lease, self._lease = self._lease, None
         if lease is None:
             return
         try:
-            lease.release()
+            if model_missing and self._created:
+                self._container.get_blob_client(self.blob_name).delete_blob(lease=lease)
+            else:
+                lease.release()
         except AzureError as exc:  # it expires by itself
             _logger.info("Could not release the write lease of model %r: %s", self.model_name, exc)
 

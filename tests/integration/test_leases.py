@@ -83,3 +83,28 @@ def test_without_storage_permission_the_write_goes_on_with_a_warning(workspace, 
     with caplog.at_level(logging.WARNING, logger="mlflow_azureml_registry.azure.leases"), lease:
         assert not lease.held
     assert "going on without it" in caplog.text
+
+
+def test_a_write_to_a_missing_model_leaves_no_lease_blob(workspace, client, model_name):
+    """The store writes under the lease before it knows the model exists (MLflow < 2.21 does not look first)."""
+    from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_azureml_registry.store import AzureMLRegistryStore
+
+    store = AzureMLRegistryStore(workspace.registry_uri())
+    container = _container(workspace, "racwdl")
+    lease_blob = container.get_blob_client(f"{LEASE_PREFIX}{model_name}")
+    with pytest.raises(MlflowException) as info:
+        store.set_registered_model_tag(model_name, RegisteredModelTag("k", "v"))
+    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert not lease_blob.exists()
+
+    client.create_registered_model(model_name)
+    store.set_registered_model_tag(model_name, RegisteredModelTag("k", "v"))
+    assert lease_blob.get_blob_properties().lease.state == "available"
+    # The model exists and its lease blob was not made by this write: a refused write keeps it.
+    with pytest.raises(MlflowException):
+        store.set_model_version_tag(model_name, "7", ModelVersionTag("k", "v"))
+    assert lease_blob.exists()
+
