@@ -121,7 +121,8 @@ def _transfer_section(big_mib: int, small_files: int) -> list[str]:
     lines += ["", "Every run, in seconds (rounds in order):", ""]
     for r in rows:
         runs = "; ".join(f"{key} {', '.join(f'{x:.2f}' for x in values)}" for key, values in r["runs"].items())
-        lines.append(f"- {r['row']}: {runs}")
+        cpu = ", ".join(f"{key} {value:.2f}" for key, value in r["cpu"].items())
+        lines.append(f"- {r['row']}: {runs}. Client CPU s (median): {cpu}")
     lines += ["", f"Transfer rows: {time.monotonic() - started:.0f} s."]
     return lines
 
@@ -164,12 +165,22 @@ def main(argv: list[str] | None = None) -> int:
         session.reset()
         mlflow.set_tracking_uri(f"sqlite:///{tracking}/mlflow.db")
         mlflow.set_registry_uri(workspace.registry_uri())
+        section = time.monotonic()
         report += _round_trip_section(workspace) + [""]
+        spent = {"round trips": time.monotonic() - section}
+        section = time.monotonic()
         report += _import_section() + [""]
+        spent["import cost"] = time.monotonic() - section
         if not args.skip_scale:
+            section = time.monotonic()
             report += _scale_section(workspace) + [""]
+            spent["scale"] = time.monotonic() - section
     if not args.skip_transfers:
+        section = time.monotonic()
         report += _transfer_section(args.big_mib, args.small_files) + [""]
+        spent["transfers"] = time.monotonic() - section
+    report.append("Time per section: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent.items()) + ".")
+    report.append("")
     shutil.rmtree(hash_cache, ignore_errors=True)
     # Other work on the machine shows in every absolute time (the side-by-side ratios suffer less): say how much.
     report.append(f"Total benchmark time: {time.monotonic() - started:.0f} s (from the start of the command); "
