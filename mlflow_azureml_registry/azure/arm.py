@@ -25,6 +25,7 @@ from azure.core.pipeline.policies import (
     HeadersPolicy,
     HttpLoggingPolicy,
     NetworkTraceLoggingPolicy,
+    ProxyPolicy,
     RequestIdPolicy,
     RetryPolicy,
     UserAgentPolicy,
@@ -32,6 +33,7 @@ from azure.core.pipeline.policies import (
 from azure.core.rest import HttpRequest
 
 from ..settings import HttpSettings
+from .environment import environment_http_settings
 from .errors import AzureMLError, OutcomeUnknown, Unauthenticated, error_from_response
 
 API_VERSION = "2025-12-01"
@@ -78,6 +80,13 @@ class ArmClient:
             NetworkTraceLoggingPolicy(),
             HttpLoggingPolicy(),
         ]
+        if transport is None:
+            from azure.core.pipeline.transport import RequestsTransport
+
+            # Proxies and CA bundle read once, not per request (see .environment).
+            settings = environment_http_settings(self.endpoint)
+            policies.insert(0, ProxyPolicy(proxies=settings.pop("proxies")))
+            transport = RequestsTransport(**settings)
         self._client = PipelineClient(base_url=self.endpoint, policies=policies, transport=transport)
 
     def close(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any, Optional
 
@@ -10,26 +9,12 @@ from ..settings import HttpSettings
 from .arm import ArmClient
 from .blobs import BlobFolder
 from .datastores import Datastore, Datastores, account_url
+from .environment import environment_http_settings
 from .errors import AzureMLError
 from .jobs import Jobs
 from .leases import LEASE_DATASTORE, ModelLease
 from .models import ModelAssets
 from .workspace import WorkspaceRef
-
-
-def environment_http_settings(url: str) -> dict[str, Any]:
-    """What requests would read from the environment for ``url`` on every request, read once instead.
-
-    With ``trust_env``, requests scans the whole environment for proxies, checks ``~/.netrc`` and
-    looks up the CA bundle on each request. Over thousands of small blob requests on parallel threads,
-    that was a sixth of the client's CPU time. The result is the same: proxies from ``*_PROXY`` (with
-    ``NO_PROXY`` applied), the CA bundle from ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``; only a
-    ``~/.netrc`` login is no longer sent (storage requests carry their own SAS, key or token).
-    """
-    from requests.utils import get_environ_proxies
-
-    verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    return {"use_env_settings": False, "connection_verify": verify, "proxies": get_environ_proxies(url) or None}
 
 
 class AzureMLGateway:

@@ -85,7 +85,7 @@ def test_the_blob_client_settings_are_what_requests_would_use(monkeypatch, env, 
     """Read once instead of per request, the proxies and CA bundle must still be requests' own choice."""
     import requests
 
-    from mlflow_azureml_registry.azure.gateway import environment_http_settings
+    from mlflow_azureml_registry.azure.environment import environment_http_settings
 
     for name in (*_PROXY_VARIABLES, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
@@ -98,3 +98,31 @@ def test_the_blob_client_settings_are_what_requests_would_use(monkeypatch, env, 
     wanted = {k: v for k, v in expected["proxies"].items() if k != "no"}
     got = {k: v for k, v in (settings["proxies"] or {}).items() if k != "no"}
     assert got == wanted
+
+
+def test_settings_are_read_safely_while_another_thread_changes_the_environment():
+    """MLflow 3's telemetry thread sets and unsets a variable; walking os.environ meanwhile raised KeyError in
+    requests' per-request proxy lookup (seen failing a registration). The settings are now read once, and that
+    read retries a walk that raced."""
+    import os
+    import threading
+
+    from mlflow_azureml_registry.azure.environment import environment_http_settings
+
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            for i in range(50):
+                os.environ[f"_RACE_TEST_{i}"] = "x"
+            for i in range(50):
+                os.environ.pop(f"_RACE_TEST_{i}", None)
+
+    thread = threading.Thread(target=churn, daemon=True)
+    thread.start()
+    try:
+        for _ in range(2000):
+            assert environment_http_settings("https://acct.blob.core.windows.net")["use_env_settings"] is False
+    finally:
+        stop.set()
+        thread.join()
