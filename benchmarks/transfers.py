@@ -15,7 +15,8 @@ Method (RESULTS.md repeats it):
   machine's load hits all alike. Times are medians of 3 runs; peak RSS is per run.
 - Raw azure-storage-blob: a sweep pass over threads {1, 4, 8, 16} x chunks {4, 32} MiB (threads only for
   many small files, where chunks do not matter) moves a share of the model once per setting (a quarter
-  of the large file, an eighth of the files); the fastest setting is then measured 3 times on the whole
+  of the large file, an eighth of the files), most threads first, on storage emptied before each setting
+  (Azurite restarted before the first only); the fastest setting is then measured 3 times on the whole
   model, in the rounds with the others. (A quarter of 1 GiB is 8 blocks of 32 MiB, so at 32 MiB the
   pass cannot tell 8 threads from 16.)
 - The plugin's first registrations start with an empty content-hash cache (as a new folder does);
@@ -24,6 +25,7 @@ Method (RESULTS.md repeats it):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,7 +33,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +115,15 @@ class Bench:
         self.base = {"account": self.account, "container": self.container, "key": workspace.account_keys[self.account],
                      "account_url": workspace.storage_account_url_template.format(account=self.account),
                      "scratch": str(scratch)}
+        self.spent: dict[str, float] = {}  # wall seconds per phase, both models (what the 10-minute budget buys)
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent[phase] = self.spent.get(phase, 0.0) + time.monotonic() - started
 
     def empty_storage(self, *, restart: bool) -> None:
         """Before an upload run: nothing left from earlier runs.
@@ -119,6 +132,10 @@ class Bench:
         a 10-minute GC and slows it down. Otherwise (many small files) the container is deleted and made
         again: the blob count is what slows Azurite there, and a restart would cost more than the run's data.
         """
+        with self.timed("of which emptying storage"):
+            self._empty_storage(restart=restart)
+
+    def _empty_storage(self, *, restart: bool) -> None:
         if restart:
             self.ws.stop_azurite()
             # Azurite's --location, as local/azurite.py gives it (checked below: a wrong path leaves blobs).
@@ -139,12 +156,14 @@ class Bench:
 
 def _sweep(bench: Bench, raw: Worker, op: str, folder: Path, prefix: str, single_file: bool) -> tuple[int, int]:
     """Raw azure-storage-blob's fastest (threads, chunk MiB), from one pass over a share of the model."""
-    settings = RAW_SETTINGS_LARGE if single_file else RAW_SETTINGS_MANY
+    # Most threads first: as storage fills over the pass (a restart per setting would cost ~1 s each, and the
+    # pass only ranks settings), the likeliest winners meet the emptiest storage, so drift can only favour raw.
+    settings = sorted(RAW_SETTINGS_LARGE if single_file else RAW_SETTINGS_MANY, key=lambda s: (-s[0], -s[1]))
     share = SWEEP_SHARE_LARGE if single_file else SWEEP_SHARE_MANY
     seconds = []
-    for threads, chunk in settings:
+    for index, (threads, chunk) in enumerate(settings):
         if op == "upload":
-            bench.empty_storage(restart=single_file)
+            bench.empty_storage(restart=single_file and index == 0)
         seconds.append(raw.go(op=op, folder=str(folder), prefix=prefix, threads=threads, chunk=chunk * MiB,
                               fraction=share)["seconds"])
     return settings[seconds.index(min(seconds))]
@@ -171,25 +190,31 @@ def measure_model(
                                                                    "raw-down", "plugin-down")}
     bench.empty_storage(restart=True)  # nothing of the previous model either
     # Uploads, each on empty storage; the plugin last in each round, so its upload stays for the rest.
-    up = _sweep(bench, workers["raw"], "upload", folder, "raw-up", single)
-    for _ in range(repeats):
-        bench.empty_storage(restart=single)
-        runs["mlflow"].append(workers["mlflow"].go(op="upload", prefix="mlflow-up", **model))
-        bench.empty_storage(restart=single)
-        runs["raw"].append(workers["raw"].go(op="upload", prefix="raw-up", threads=up[0], chunk=up[1] * MiB, **model))
-        bench.empty_storage(restart=single)
-        runs["plugin"].append(workers["plugin"].go(op="upload", name=up_name, cold_cache=True, **model))
-    # Re-registering the same files: another process, the cache the last first registration left.
-    for _ in range(repeats):
-        runs["again"].append(workers["again"].go(op="upload", name=again_name, **model))
+    with bench.timed("raw sweeps"):
+        up = _sweep(bench, workers["raw"], "upload", folder, "raw-up", single)
+    with bench.timed("upload rounds"):
+        for _ in range(repeats):
+            bench.empty_storage(restart=single)
+            runs["mlflow"].append(workers["mlflow"].go(op="upload", prefix="mlflow-up", **model))
+            bench.empty_storage(restart=single)
+            runs["raw"].append(workers["raw"].go(op="upload", prefix="raw-up", threads=up[0], chunk=up[1] * MiB,
+                                                 **model))
+            bench.empty_storage(restart=single)
+            runs["plugin"].append(workers["plugin"].go(op="upload", name=up_name, cold_cache=True, **model))
+        # Re-registering the same files: another process, the cache the last first registration left.
+        for _ in range(repeats):
+            runs["again"].append(workers["again"].go(op="upload", name=again_name, **model))
     # Downloads of the last first registration's files (only reads: no resets).
     version = str(repeats)
     prefix = bench.version_prefix(up_name, version)
-    down = _sweep(bench, workers["raw"], "download", folder, prefix, single)
-    for _ in range(repeats):
-        runs["plugin-down"].append(workers["plugin"].go(op="download", name=up_name, version=version))
-        runs["mlflow-down"].append(workers["mlflow"].go(op="download", prefix=prefix))
-        runs["raw-down"].append(workers["raw"].go(op="download", prefix=prefix, threads=down[0], chunk=down[1] * MiB))
+    with bench.timed("raw sweeps"):
+        down = _sweep(bench, workers["raw"], "download", folder, prefix, single)
+    with bench.timed("download rounds"):
+        for _ in range(repeats):
+            runs["plugin-down"].append(workers["plugin"].go(op="download", name=up_name, version=version))
+            runs["mlflow-down"].append(workers["mlflow"].go(op="download", prefix=prefix))
+            runs["raw-down"].append(workers["raw"].go(op="download", prefix=prefix, threads=down[0],
+                                                      chunk=down[1] * MiB))
     plugin_s, plugin_rss = _summary(runs["plugin"])
     plugin_down_s, plugin_down_rss = _summary(runs["plugin-down"])
     return [
@@ -215,15 +240,18 @@ def _cpu(runs: dict[str, list[dict[str, Any]]], suffix: str) -> dict[str, float]
     return {key: round(statistics.median(r["cpu_s"] for r in runs[key + suffix]), 2) for key in keys}
 
 
-def run(big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3) -> list[dict[str, Any]]:
-    """Both models' rows: one local workspace (blobs on disk, see the module docstring) and one process per
-    implementation (plus one for re-registering), all started, and done importing, before the first run."""
+def run(
+    big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Both models' rows, and wall seconds per phase: one local workspace (blobs on disk, see the module
+    docstring) and one process per implementation (plus one for re-registering), all started, and done
+    importing, before the first run. The model files are written while the workers import."""
     from mlflow_azureml_registry.local import LocalWorkspace
 
     rows = []
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-transfers-") as tmp:
         scratch = Path(tmp)
-        models = make_models(scratch / "data", big_bytes, small_files)
         with LocalWorkspace(workdir=str(scratch / "ws"), blob_persistence="disk") as workspace:
             bench = Bench(workspace, scratch)
             cache = str(scratch / "hash-cache")
@@ -231,11 +259,13 @@ def run(big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3) 
                        "plugin": Worker(bench, {"impl": "plugin", "hash_cache": cache}),
                        "again": Worker(bench, {"impl": "plugin", "hash_cache": cache})}
             try:
+                models = make_models(scratch / "data", big_bytes, small_files)
                 for worker in workers.values():
                     worker.ready()
+                bench.spent["set-up (workspace, workers, model files)"] = time.monotonic() - started
                 for index, (label, folder) in enumerate(models):
                     rows += measure_model(bench, workers, folder, label, str(index), repeats)
             finally:
                 for worker in workers.values():
                     worker.stop()
-    return rows
+    return rows, bench.spent
