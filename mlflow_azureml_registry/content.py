@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import settings
-from .settings import HASH_CACHE, HASH_CACHE_DIR  # noqa: F401 - the names tests and users know them by
 
 _logger = logging.getLogger(__name__)
 
@@ -226,11 +225,6 @@ def remember(snap: FolderSnapshot, *, cache: Optional[HashCache] = None) -> None
     store = default_cache() if cache is None else cache
     if store is not None and not snap.from_cache and snap.complete and not snap.changed_files():
         store.put(snap)
-
-
-def parse_manifest(raw: bytes) -> dict[str, str]:
-    """relative path -> SHA-256 from a manifest written by :meth:`FolderSnapshot.manifest`."""
-    return {path: sha for path, (sha, _) in parse_manifest_entries(raw).items()}
 
 
 def parse_manifest_entries(raw: bytes) -> dict[str, tuple[str, int]]:

@@ -83,13 +83,15 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
         return UploadedFolder(location, snap, reused=True, manifest_sha256=sha256_hex(manifest))
     with transfer_progress(f"Uploading {model.folder_name} to Azure ML", snap.total_size) as progress:
         kept = snap.contents  # small files' bytes, read for the content hash: sent as they are
-        items = [
-            UploadItem(f.path, f"{location.path}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))
-            for f in snap.files
-        ]
-        sent = folder.upload_files(items, progress=progress)
-        del items, kept
-    snap = snap.without_contents()
+        sent = folder.upload_files(
+            (
+                UploadItem(f.path, f"{location.path}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))
+                for f in snap.files
+            ),
+            progress=progress,
+        )
+    del kept
+    snap = snap.without_contents()  # nothing holds the kept bytes any more
     try:
         snap = snap.with_digests({f.relative_path: sent[f"{location.path}/{f.relative_path}"] for f in snap.files})
     except FileChangedError as exc:

@@ -450,8 +450,3 @@ class Destination:
             if not self._inside(target):
                 raise UnsafeBlobName(f"Refusing blob path {relative!r}: it would be written outside {self.root}")
         return target
-
-
-def safe_join(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing names that would land outside ``root`` (see :class:`Destination`)."""
-    return Destination(root).join(relative)

@@ -12,7 +12,7 @@ import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
-from mlflow_azureml_registry import content
+from mlflow_azureml_registry import content, settings
 from mlflow_azureml_registry.azure.blobs import DOWNLOAD_RANGE_SIZE, UPLOAD_BLOCK_SIZE, BlobFolder, UploadItem
 from mlflow_azureml_registry.azure.errors import AzureMLError, IntegrityError
 
@@ -136,7 +136,7 @@ def _manifest_digest(workspace, name, version):
 def test_reregistering_reads_nothing_and_the_manifest_stays_the_same(
     workspace, client, model_name, model_folder, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv(content.HASH_CACHE_DIR, str(tmp_path / "cache"))
+    monkeypatch.setenv(settings.HASH_CACHE_DIR, str(tmp_path / "cache"))
     monkeypatch.setattr(content, "_RACY_NS", 0)  # the files were just written; count them as settled
     client.create_registered_model(model_name)
     first = client.create_model_version(model_name, str(model_folder))
@@ -148,7 +148,7 @@ def test_reregistering_reads_nothing_and_the_manifest_stays_the_same(
         patched.setattr(content, "open", no_reading, raising=False)
         second = client.create_model_version(model_name, str(model_folder))
     # Without the cache (or after the Azure ML SDK uploaded the folder) the reused upload's manifest is the same.
-    monkeypatch.setenv(content.HASH_CACHE, "false")
+    monkeypatch.setenv(settings.HASH_CACHE, "false")
     third = client.create_model_version(model_name, str(model_folder))
     assert first.source == second.source == third.source
     digests = {_manifest_digest(workspace, model_name, mv.version) for mv in (first, second, third)}
@@ -167,7 +167,7 @@ def test_small_files_are_read_once(workspace, client, model_name, tmp_path, monk
     folder.mkdir()
     for i in range(40):
         (folder / f"part-{i:02d}.bin").write_bytes(os.urandom(1000 + i))
-    monkeypatch.setenv(content.HASH_CACHE, "false")
+    monkeypatch.setenv(settings.HASH_CACHE, "false")
 
     def no_reading(*args, **kwargs):
         raise AssertionError("the upload must send the bytes the content hash read")

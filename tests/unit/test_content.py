@@ -8,7 +8,7 @@ import os
 import pytest
 from azure.ai.ml._utils._asset_utils import get_object_hash
 
-from mlflow_azureml_registry import content
+from mlflow_azureml_registry import content, settings
 from mlflow_azureml_registry.content import (
     INLINE_DIGEST_MAX,
     FileChangedError,
@@ -23,8 +23,8 @@ from mlflow_azureml_registry.content import (
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     """Each test gets its own cache directory (never the user's)."""
-    monkeypatch.setenv(content.HASH_CACHE_DIR, str(tmp_path_factory.mktemp("hash-cache")))
-    monkeypatch.delenv(content.HASH_CACHE, raising=False)
+    monkeypatch.setenv(settings.HASH_CACHE_DIR, str(tmp_path_factory.mktemp("hash-cache")))
+    monkeypatch.delenv(settings.HASH_CACHE, raising=False)
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_a_cache_directory_others_can_write_is_not_used(tmp_path, settled):
 
 
 def test_cache_can_be_turned_off(tmp_path, settled, monkeypatch):
-    monkeypatch.setenv(content.HASH_CACHE, "false")
+    monkeypatch.setenv(settings.HASH_CACHE, "false")
     assert default_cache() is None
     _tree(tmp_path)
     remember(complete_digests(snapshot(tmp_path)))

@@ -95,15 +95,15 @@ def test_helpers_build_registry_uri():
 
 @pytest.mark.parametrize("name", ["../evil", "a/../../evil", "/etc/passwd", "C:/x", "..", "a/b/../../../c"])
 def test_blob_names_that_would_escape_the_destination_are_refused(tmp_path, name):
-    from mlflow_azureml_registry.azure.blobs import safe_join
+    from mlflow_azureml_registry.azure.blobs import Destination
     from mlflow_azureml_registry.azure.errors import AzureMLError
 
     with pytest.raises(AzureMLError, match="outside"):
-        safe_join(tmp_path, name)
+        Destination(tmp_path).join(name)
 
 
 def test_blob_names_inside_the_destination_are_joined(tmp_path):
-    from mlflow_azureml_registry.azure.blobs import safe_join
+    from mlflow_azureml_registry.azure.blobs import Destination
 
-    assert safe_join(tmp_path, "a/b/../c.txt") == (tmp_path / "a" / "c.txt").resolve()
-    assert safe_join(tmp_path, "MLmodel") == (tmp_path / "MLmodel").resolve()
+    assert Destination(tmp_path).join("a/b/../c.txt") == (tmp_path / "a" / "c.txt").resolve()
+    assert Destination(tmp_path).join("MLmodel") == (tmp_path / "MLmodel").resolve()
