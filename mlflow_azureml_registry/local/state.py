@@ -12,7 +12,9 @@ import copy
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Callable, Optional
 
 PROVIDER = "Microsoft.MachineLearningServices"
@@ -340,8 +342,10 @@ class ServiceState:
     def list_models(self, workspace: str, *, view: str, offset: int, count: Optional[int]) -> Page:
         with self._lock:
             ws = self.workspace(workspace)
-            chosen = sorted(ws.models.items(), key=lambda kv: kv[1].seq, reverse=True)
-            chosen = [(n, c) for n, c in chosen if _in_view(c.properties, view)]
+            # Newest first. ws.models is in creation order (a container's seq is given as it is inserted and
+            # never changes), so reversing it is the seq order without sorting every container per page.
+            newest_first = reversed(ws.models.items())
+            chosen = ((n, c) for n, c in newest_first if view == "All" or _in_view(c.properties, view))
             page = self._page(chosen, offset, count)  # build resources for this page only
             return Page([self._container_resource(ws, n, c) for n, c in page.items], page.next_offset)
 
@@ -442,10 +446,11 @@ class ServiceState:
             return Page([self._version_resource(ws, name, v, r) for v, r in page.items], page.next_offset)
 
     # ----------------------------------------------------------------- paging
-    def _page(self, items: list[Any], offset: int, count: Optional[int]) -> Page:
+    def _page(self, items: Iterable[Any], offset: int, count: Optional[int]) -> Page:
+        """Items ``offset`` to ``offset + size``; one more is read only to know whether a next page exists."""
         size = count if count and count > 0 else self.page_size
-        end = offset + size
-        return Page(items[offset:end], end if end < len(items) else None)
+        window = list(islice(items, offset, offset + size + 1))
+        return Page(window[:size], offset + size if len(window) > size else None)
 
 
 def _version_defaults(props: dict[str, Any]) -> dict[str, Any]:

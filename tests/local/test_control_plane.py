@@ -379,6 +379,24 @@ def test_container_list_view_types_and_paging(arm: Arm, ws, small_pages: int) ->
     assert len(first["value"]) == 1 and "count=1" in first["nextLink"]
 
 
+
+def test_container_list_is_newest_first_across_pages(arm: Arm, ws, small_pages: int) -> None:
+    """Creation order, newest first: an update keeps a container's place, deleting and making it again moves it."""
+    prefix = f"o{uuid.uuid4().hex[:6]}"
+    for i in range(5):
+        assert arm.put(f"models/{prefix}-{i}", {"properties": {}}).status_code in (200, 201)
+    arm.put(f"models/{prefix}-1", {"properties": {"description": "updated"}})
+    assert arm.delete(f"models/{prefix}-3").status_code == 200
+    assert arm.put(f"models/{prefix}-3", {"properties": {}}).status_code == 201
+    response, seen, pages = arm.get("models", params={"count": "2", "listViewType": "All"}), [], 1
+    while True:
+        seen += [c["name"] for c in response.json()["value"] if c["name"].startswith(prefix)]
+        if "nextLink" not in response.json():
+            break
+        response, pages = arm.follow(response.json()["nextLink"]), pages + 1
+    assert seen == [f"{prefix}-{i}" for i in (3, 4, 2, 1, 0)]
+    assert pages >= 3
+
 # --------------------------------------------------------------------------- datastores, secrets, jobs
 def test_datastores(arm: Arm, ws) -> None:
     default = arm.get("datastores/workspaceblobstore")
