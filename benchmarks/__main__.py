@@ -101,7 +101,8 @@ def _transfer_section(big_mib: int, small_files: int) -> list[str]:
         "round), so drift in the machine's load hits all of them alike. Raw azure-storage-blob: one sweep pass",
         "over threads {1, 4, 8, 16} × chunks {4, 32} MiB (threads only for small files) on a share of the model",
         "(¼ of the large file, ⅛ of the files; most threads first, storage emptied before each setting, Azurite",
-        "restarted before the first) picks the setting, which is then measured 3 times on the whole model in",
+        "restarted before the first; a setting still running when the fastest so far had finished is stopped",
+        "there, as it cannot win) picks the setting, which is then measured 3 times on the whole model in",
         "the rounds. The plugin's first registrations start with an empty content-hash cache;",
         "re-registering runs in another process with the cache the last one left. Peak RSS: the plugin",
         "process's high-water mark during a run minus its RSS before it, the largest of the 3 runs.",
@@ -123,7 +124,8 @@ def _transfer_section(big_mib: int, small_files: int) -> list[str]:
     for r in rows:
         runs = "; ".join(f"{key} {', '.join(f'{x:.2f}' for x in values)}" for key, values in r["runs"].items())
         cpu = ", ".join(f"{key} {value:.2f}" for key, value in r["cpu"].items())
-        lines.append(f"- {r['row']}: {runs}. Client CPU s (median): {cpu}")
+        lines.append(f"- {r['row']}: {runs}. Client CPU s (median): {cpu}. Raw sweep on a share, in order "
+                     f"(> stopped, slower than the fastest so far): {r['sweep']}")
     lines += ["", f"Transfer rows: {time.monotonic() - started:.0f} s: "
               + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items()) + "."]
     return lines

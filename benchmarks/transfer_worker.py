@@ -4,12 +4,13 @@ Every implementation runs the same way: a fresh process against the same Azurite
 prints ``ready``, then for each ``go <json>`` line on stdin (the parent may give it an empty Azurite first)
 does one transfer with the job's parameters updated by that JSON, and prints ``{"seconds": s, "cpu_s": c,
 "peak_rss_growth_mib": m}``: wall seconds of the transfer only, the process's CPU seconds (all threads) in
-it, and its peak RSS during it minus its RSS just before (``VmHWM`` is reset first). An empty line or end
-of input ends it.
+it, and its peak RSS during it minus its RSS just before (``VmHWM`` is reset first), and ``"stopped"``: a
+raw run given a ``limit`` (seconds) stops at its first request after that long. An empty line or end of
+input ends it.
 
 Parameters: ``impl`` (plugin | mlflow | raw), ``op`` (upload | download), ``folder``, and per impl
 ``name``/``version``/``hash_cache``/``cold_cache`` (plugin), ``account_url``/``container``/``prefix``/``key``
-(mlflow, raw), ``threads``/``chunk``/``fraction`` (raw).
+(mlflow, raw), ``threads``/``chunk``/``fraction``/``limit`` (raw).
 """
 
 from __future__ import annotations
@@ -51,16 +52,31 @@ def plugin(job: dict) -> None:
         mlflow.artifacts.download_artifacts(f"models:/{job['name']}/{job['version']}", dst_path=job["dest"])
 
 
+class Stopped(Exception):
+    """A sweep setting ran past its ``deadline``: it is already slower than the best setting so far."""
+
+
 def _service(job: dict, chunk: int | None = None):
-    """A blob service client: SDK defaults, or every put/get size set to ``chunk`` (raw sweep)."""
+    """A blob service client: SDK defaults, or every put/get size set to ``chunk`` (raw sweep).
+
+    With a ``deadline`` in the job, every request made after it raises :class:`Stopped` before it is sent
+    (the storage pipeline's request hook; it is not an Azure error, so nothing retries it).
+    """
     from azure.storage.blob import BlobServiceClient
 
-    sizes = {}
+    options = {}
     if chunk:
-        sizes = {"max_single_put_size": chunk, "max_block_size": chunk, "max_single_get_size": chunk,
-                 "max_chunk_get_size": chunk}
+        options = {"max_single_put_size": chunk, "max_block_size": chunk, "max_single_get_size": chunk,
+                   "max_chunk_get_size": chunk}
+    deadline = job.get("deadline")
+    if deadline is not None:
+        def stop_when_late(_request) -> None:
+            if time.perf_counter() > deadline:
+                raise Stopped
+
+        options["raw_request_hook"] = stop_when_late
     credential = {"account_name": job["account"], "account_key": job["key"]}
-    return BlobServiceClient(job["account_url"], credential=credential, **sizes)
+    return BlobServiceClient(job["account_url"], credential=credential, **options)
 
 
 def mlflow_repo(job: dict) -> None:
@@ -147,14 +163,20 @@ def main() -> None:
             os.environ["MLFLOW_AZUREML_HASH_CACHE_DIR"] = params["hash_cache"]
         _reset_peak_rss()
         before = _status_kib("VmRSS")
+        stopped = False
         started, cpu_started = time.perf_counter(), time.process_time()
-        {"plugin": plugin, "mlflow": mlflow_repo, "raw": raw}[params["impl"]](params)
+        if params.get("limit"):
+            params["deadline"] = started + params["limit"]
+        try:
+            {"plugin": plugin, "mlflow": mlflow_repo, "raw": raw}[params["impl"]](params)
+        except Stopped:
+            stopped = True
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         peak = _status_kib("VmHWM")
         if params["op"] == "download":
             shutil.rmtree(params["dest"], ignore_errors=True)
-        print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_rss_growth_mib": max(0, peak - before) / 1024}),
-              flush=True)
+        print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_rss_growth_mib": max(0, peak - before) / 1024,
+                          "stopped": stopped}), flush=True)
 
 
 if __name__ == "__main__":
