@@ -51,9 +51,8 @@ def _round_trip_section(workspace) -> list[str]:
 
 
 def _import_section() -> list[str]:
-    modules = import_cost.plugin_modules_after_import_mlflow()
+    modules, total = import_cost.import_mlflow()
     micros = import_cost.plugin_import_microseconds()
-    total = import_cost.import_mlflow_milliseconds()
     return [
         "## Import cost",
         "",

@@ -132,14 +132,20 @@ def measure(workspace, model_dir: Path, name: str) -> list[Row]:
 
 
 def sample_model_dir() -> Path:
-    """A small MLflow sklearn model folder (the files count in blob requests)."""
+    """A small MLflow sklearn model folder (the files count in blob requests).
+
+    Its requirements are given: inferring them runs the model in a subprocess (about 5 s), and the counts
+    only need the folder's files.
+    """
     import mlflow.sklearn
+    import sklearn
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
     X, y = load_iris(return_X_y=True)
     path = Path(tempfile.mkdtemp(prefix="bench-model-")) / "model"
-    mlflow.sklearn.save_model(LogisticRegression(max_iter=300).fit(X, y), path)
+    mlflow.sklearn.save_model(LogisticRegression(max_iter=300).fit(X, y), path,
+                              pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
     return path
 
 
