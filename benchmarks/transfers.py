@@ -37,6 +37,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ SWEEP_SHARE_LARGE = 0.25  # of the single-file model: 64 blocks of 4 MiB, 8 of 3
 SWEEP_SHARE_MANY = 0.125  # of the many-file model: 250 of 2,000 files, 16 per thread at 16 threads
 RAW_SETTINGS_LARGE = [(threads, chunk) for threads in (1, 4, 8, 16) for chunk in (4, 32)]
 RAW_SETTINGS_MANY = [(threads, 4) for threads in (1, 4, 8, 16)]
+EMPTYING = "emptying storage"  # a phase within the sweeps and upload rounds
 
 
 def make_models(root: Path, big_bytes: int, small_files: int) -> list[tuple[str, Path]]:
@@ -133,7 +135,7 @@ class Bench:
         a 10-minute GC and slows it down. Otherwise (many small files) the container is deleted and made
         again: the blob count is what slows Azurite there, and a restart would cost more than the run's data.
         """
-        with self.timed("of which emptying storage"):
+        with self.timed(EMPTYING):
             self._empty_storage(restart=restart)
 
     def _empty_storage(self, *, restart: bool) -> None:
@@ -190,7 +192,7 @@ def _sweep_text(passes: list[tuple[tuple[int, int], float, bool]], single_file: 
 
 def _raw_label(setting: tuple[int, int], single_file: bool) -> str:
     threads, chunk = setting
-    return f"{threads} threads" + (f" x {chunk} MiB" if single_file else "")
+    return f"{threads} thread{'s' if threads > 1 else ''}" + (f" x {chunk} MiB" if single_file else "")
 
 
 def _summary(runs: list[dict[str, Any]]) -> tuple[float, float]:
@@ -259,32 +261,69 @@ def _cpu(runs: dict[str, list[dict[str, Any]]], suffix: str) -> dict[str, float]
     return {key: round(statistics.median(r["cpu_s"] for r in runs[key + suffix]), 2) for key in keys}
 
 
+class TransferRows:
+    """The transfer rows' local workspace (blobs on disk, see the module docstring), one process per
+    implementation (plus one for re-registering) and the model files.
+
+    Entering starts the workers and writes the model files in the background, so that both can overlap
+    work that times nothing (``python -m benchmarks`` runs the round-trip counts meanwhile);
+    :meth:`wait_ready` waits for them before the first timed run, :meth:`measure` gives both models' rows.
+    """
+
+    def __init__(self, big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3) -> None:
+        self.big_bytes, self.small_files, self.repeats = big_bytes, small_files, repeats
+        self.models: list[tuple[str, Path]] | None = None
+
+    def __enter__(self) -> TransferRows:
+        from mlflow_azureml_registry.local import LocalWorkspace
+
+        self._started = time.monotonic()
+        self._stack = contextlib.ExitStack()
+        try:
+            scratch = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-transfers-")))
+            workspace = self._stack.enter_context(LocalWorkspace(workdir=str(scratch / "ws"), blob_persistence="disk"))
+            self.bench = Bench(workspace, scratch)
+            cache = str(scratch / "hash-cache")
+            self.workers: dict[str, Worker] = {}
+            self._stack.callback(self._stop_workers)
+            for key, job in (("raw", {"impl": "raw"}), ("mlflow", {"impl": "mlflow"}),
+                             ("plugin", {"impl": "plugin", "hash_cache": cache}),
+                             ("again", {"impl": "plugin", "hash_cache": cache})):
+                self.workers[key] = Worker(self.bench, job)
+            writer = self._stack.enter_context(ThreadPoolExecutor(1))
+            self._models = writer.submit(make_models, scratch / "data", self.big_bytes, self.small_files)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _stop_workers(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+
+    def wait_ready(self) -> None:
+        """Until the model files are written and every worker has imported and warmed up (once)."""
+        if self.models is None:
+            self.models = self._models.result()
+            for worker in self.workers.values():
+                worker.ready()
+            self.bench.spent["set-up (workspace, workers, model files)"] = time.monotonic() - self._started
+
+    def measure(self) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        """Both models' rows, and wall seconds per phase."""
+        self.wait_ready()
+        rows = []
+        for index, (label, folder) in enumerate(self.models):
+            rows += measure_model(self.bench, self.workers, folder, label, str(index), self.repeats)
+        return rows, self.bench.spent
+
+
 def run(
     big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Both models' rows, and wall seconds per phase: one local workspace (blobs on disk, see the module
-    docstring) and one process per implementation (plus one for re-registering), all started, and done
-    importing, before the first run. The model files are written while the workers import."""
-    from mlflow_azureml_registry.local import LocalWorkspace
-
-    rows = []
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-transfers-") as tmp:
-        scratch = Path(tmp)
-        with LocalWorkspace(workdir=str(scratch / "ws"), blob_persistence="disk") as workspace:
-            bench = Bench(workspace, scratch)
-            cache = str(scratch / "hash-cache")
-            workers = {"raw": Worker(bench, {"impl": "raw"}), "mlflow": Worker(bench, {"impl": "mlflow"}),
-                       "plugin": Worker(bench, {"impl": "plugin", "hash_cache": cache}),
-                       "again": Worker(bench, {"impl": "plugin", "hash_cache": cache})}
-            try:
-                models = make_models(scratch / "data", big_bytes, small_files)
-                for worker in workers.values():
-                    worker.ready()
-                bench.spent["set-up (workspace, workers, model files)"] = time.monotonic() - started
-                for index, (label, folder) in enumerate(models):
-                    rows += measure_model(bench, workers, folder, label, str(index), repeats)
-            finally:
-                for worker in workers.values():
-                    worker.stop()
-    return rows, bench.spent
+    """Both models' rows, and wall seconds per phase (set-up not overlapped with anything)."""
+    with TransferRows(big_bytes, small_files, repeats) as transfers:
+        return transfers.measure()
