@@ -319,11 +319,3 @@ class TransferRows:
         for index, (label, folder) in enumerate(self.models):
             rows += measure_model(self.bench, self.workers, folder, label, str(index), self.repeats)
         return rows, self.bench.spent
-
-
-def run(
-    big_bytes: int = 1024 * MiB, small_files: int = 2000, repeats: int = 3
-) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Both models' rows, and wall seconds per phase (set-up not overlapped with anything)."""
-    with TransferRows(big_bytes, small_files, repeats) as transfers:
-        return transfers.measure()
