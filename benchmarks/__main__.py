@@ -13,10 +13,11 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import import_cost, round_trips, transfers
-from .transfers import EMPTYING
+from .transfers import EMPTYING, say
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -134,6 +135,16 @@ def _transfer_section(transfer_rows) -> list[str]:
     return lines
 
 
+@contextlib.contextmanager
+def _section(spent: dict[str, float], name: str) -> Iterator[None]:
+    """Time one section into ``spent``, saying on stderr when it starts and ends (the report comes last)."""
+    say(f"{name}...")
+    started = time.monotonic()
+    yield
+    spent[name] = time.monotonic() - started
+    say(f"{name}: {spent[name]:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--skip-scale", action="store_true", help="skip the 10,000-model scale rows")
@@ -148,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()[0]
 
+    import logging
     import shutil
     import warnings
 
@@ -157,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow_azureml_registry.local import LocalWorkspace
 
     warnings.simplefilter("ignore")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would bury the progress lines
     # The round trips register models too: keep their content hashes out of the user's cache.
     hash_cache = tempfile.mkdtemp(prefix="bench-hash-cache-")
     os.environ["MLFLOW_AZUREML_HASH_CACHE_DIR"] = hash_cache
@@ -167,12 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         "local workspace (emulated control plane over HTTPS + Azurite)",
         "",
     ]
-    spent = {}
+    spent: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         transfer_rows = None
         if not args.skip_transfers:
             # Started first: its workers import and its model files are written while the round trips, which
             # time nothing, are counted. Nothing timed runs before they are done.
+            say("transfers: starting their workspace and workers, writing the model files (in the background)")
             transfer_rows = stack.enter_context(
                 transfers.TransferRows(big_bytes=args.big_mib * transfers.MiB, small_files=args.small_files))
         with tempfile.TemporaryDirectory() as tracking, LocalWorkspace() as workspace:
@@ -180,24 +194,19 @@ def main(argv: list[str] | None = None) -> int:
             session.reset()
             mlflow.set_tracking_uri(f"sqlite:///{tracking}/mlflow.db")
             mlflow.set_registry_uri(workspace.registry_uri())
-            section = time.monotonic()
-            report += _round_trip_section(workspace) + [""]
-            spent["round trips"] = time.monotonic() - section
+            with _section(spent, "round trips"):
+                report += _round_trip_section(workspace) + [""]
             if transfer_rows is not None:
-                section = time.monotonic()
-                transfer_rows.wait_ready()
-                spent["then waiting for the transfer set-up"] = time.monotonic() - section
-            section = time.monotonic()
-            report += _import_section() + [""]
-            spent["import cost"] = time.monotonic() - section
+                with _section(spent, "then waiting for the transfer set-up"):
+                    transfer_rows.wait_ready()
+            with _section(spent, "import cost"):
+                report += _import_section() + [""]
             if not args.skip_scale:
-                section = time.monotonic()
-                report += _scale_section(workspace) + [""]
-                spent["scale"] = time.monotonic() - section
+                with _section(spent, "scale"):
+                    report += _scale_section(workspace) + [""]
         if transfer_rows is not None:
-            section = time.monotonic()
-            report += _transfer_section(transfer_rows) + [""]
-            spent["transfers"] = time.monotonic() - section
+            with _section(spent, "transfers"):
+                report += _transfer_section(transfer_rows) + [""]
     report.append("Time per section: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in spent.items()) + ".")
     report.append("")
     shutil.rmtree(hash_cache, ignore_errors=True)

@@ -49,6 +49,11 @@ RAW_SETTINGS_MANY = [(threads, 4) for threads in (1, 4, 8, 16)]
 EMPTYING = "emptying storage"  # a phase within the sweeps and upload rounds
 
 
+def say(message: str) -> None:
+    """A progress line on stderr: the full run takes minutes, and the report is printed at the end."""
+    print(f"benchmarks: {message}", file=sys.stderr, flush=True)
+
+
 def make_models(root: Path, big_bytes: int, small_files: int) -> list[tuple[str, Path]]:
     big = root / "big" / "model"
     big.mkdir(parents=True)
@@ -209,6 +214,7 @@ def measure_model(
     model = {"folder": str(folder)}
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in ("mlflow", "raw", "plugin", "again", "mlflow-down",
                                                                    "raw-down", "plugin-down")}
+    say(f"transfers, {label}: raw sweep, then upload rounds")
     bench.empty_storage(restart=True)  # nothing of the previous model either
     # Uploads, each on empty storage; the plugin last in each round, so its upload stays for the rest.
     with bench.timed("raw sweeps"):
@@ -228,6 +234,7 @@ def measure_model(
     # Downloads of the last first registration's files (only reads: no resets).
     version = str(repeats)
     prefix = bench.version_prefix(up_name, version)
+    say(f"transfers, {label}: raw sweep, then download rounds")
     with bench.timed("raw sweeps"):
         down, down_sweep = _sweep(bench, workers["raw"], "download", folder, prefix, single)
     with bench.timed("download rounds"):
