@@ -79,7 +79,7 @@ def _scale_section(workspace) -> list[str]:
     return lines
 
 
-def _transfer_section(transfer_rows) -> list[str]:
+def _transfer_section(transfer_rows: transfers.TransferRows) -> list[str]:
     started = time.monotonic()
     rows, phases = transfer_rows.measure()
     lines = [
