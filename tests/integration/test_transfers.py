@@ -133,6 +133,20 @@ def _manifest_digest(workspace, name, version):
     return workspace.state.get_version("local-ws", name, version)["properties"]["properties"]["mlflow.manifestSha256"]
 
 
+
+def test_the_first_failing_small_file_stops_the_rest_and_is_raised(blobs, container, prefix, tmp_path):
+    """200 small files on 4 threads, the 6th missing: its error is raised, and no file is started after it."""
+    items = []
+    for i in range(200):
+        path = tmp_path / f"part-{i:03d}.bin"
+        if i != 5:
+            path.write_bytes(os.urandom(64))
+        items.append(UploadItem(path, f"{prefix}/part-{i:03d}.bin", 64))
+    with pytest.raises(FileNotFoundError, match="part-005.bin"):
+        blobs.upload_files(items)
+    uploaded = [b.name for b in container.list_blobs(name_starts_with=f"{prefix}/")]
+    assert 0 < len(uploaded) < 20
+
 def test_reregistering_reads_nothing_and_the_manifest_stays_the_same(
     workspace, client, model_name, model_folder, tmp_path, monkeypatch
 ):
