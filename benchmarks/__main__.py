@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import import_cost, round_trips, transfers
-from .transfers import EMPTYING, say
+from .transfers import EMPTYING, SET_UP, say
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -128,7 +128,7 @@ def _transfer_section(transfer_rows: transfers.TransferRows) -> list[str]:
         lines.append(f"- {r['row']}: {runs}. Client CPU s (median): {cpu}. Raw sweep on a share, in order "
                      f"(> stopped, slower than the fastest so far): {r['sweep']}")
     phases = dict(phases)
-    set_up, emptying = phases.pop("set-up (workspace, workers, model files)"), phases.pop(EMPTYING, 0.0)
+    set_up, emptying = phases.pop(SET_UP), phases.pop(EMPTYING, 0.0)
     lines += ["", f"Transfer rows: {time.monotonic() - started:.0f} s: "
               + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items())
               + f" (emptying storage before uploads, within those: {emptying:.0f} s). Their set-up (workspace,"

@@ -51,6 +51,7 @@ SWEEP_SHARE_MANY = 0.125  # of the many-file model: 250 of 2,000 files, 16 per t
 RAW_SETTINGS_LARGE = [(threads, chunk) for threads in (1, 4, 8, 16) for chunk in (4, 32)]
 RAW_SETTINGS_MANY = [(threads, 4) for threads in (1, 4, 8, 16)]
 EMPTYING = "emptying storage"  # a phase within the sweeps and upload rounds
+SET_UP = "set-up (workspace, workers, model files)"  # a phase before them
 
 
 def say(message: str) -> None:
@@ -323,7 +324,7 @@ class TransferRows:
             self.models = self._models.result()
             for worker in self.workers.values():
                 worker.ready()
-            self.bench.spent["set-up (workspace, workers, model files)"] = time.monotonic() - self._started
+            self.bench.spent[SET_UP] = time.monotonic() - self._started
 
     def measure(self) -> tuple[list[dict[str, Any]], dict[str, float]]:
         """Both models' rows, and wall seconds per phase."""
