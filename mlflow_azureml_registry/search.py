@@ -58,7 +58,7 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils import search_utils as _search_utils
 from mlflow.utils.search_utils import SearchModelUtils, SearchModelVersionUtils, SearchUtils
 
-from . import mapping
+from . import mapping, validation
 from .validation import MODEL_NAME_RULE
 
 try:
@@ -402,14 +402,9 @@ class _Order:
 
 
 def _order_list(order_by: Any) -> list[str]:
-    if order_by is None:
-        return []
-    if isinstance(order_by, str) or not isinstance(order_by, (list, tuple)):
-        raise _invalid(f"Invalid order_by {order_by!r}: expected a list of '<key> [ASC|DESC]' strings")
-    for clause in order_by:
-        if not isinstance(clause, str):
-            raise _invalid(f"Invalid order_by clause {clause!r}: expected '<key> [ASC|DESC]'")
-    return list(order_by)
+    """``order_by`` as a list: any sequence of strings, including the protobuf repeated field that
+    ``mlflow server`` hands the store (it is a ``Sequence``, not a ``list``)."""
+    return validation.string_list("order_by", order_by, "'<key> [ASC|DESC]'")
 
 
 def model_order(order_by: Any) -> _Order:

@@ -31,6 +31,7 @@ from mlflow.protos.databricks_pb2 import (
     ErrorCode,
 )
 
+from . import tracking
 from .mapping import flavors_from_mlmodel, version_location
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -114,7 +115,11 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
     scratch = tempfile.mkdtemp(prefix="mlflow-azureml-registry-")
     try:
         try:
-            downloaded = download_artifacts(artifact_uri=source, dst_path=scratch, tracking_uri=tracking_uri)
+            location = tracking.artifact_location(source, tracking_uri)
+            if location != source:  # resolved here: nothing left for MLflow to look up on a tracking server
+                downloaded = download_artifacts(artifact_uri=location, dst_path=scratch)
+            else:
+                downloaded = download_artifacts(artifact_uri=source, dst_path=scratch, tracking_uri=tracking_uri)
         except Exception as exc:  # MLflow's artifact repositories raise whatever their libraries raise
             raise MlflowException(
                 f"Could not download the model from source {source!r} to register it: {_describe(exc)}",

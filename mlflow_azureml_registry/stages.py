@@ -31,11 +31,16 @@ def mlflow_stage(azure_stage: Optional[str]) -> str:
 
 
 def canonical(stage: Any) -> str:
-    """MLflow's stage name for user input (case-insensitive), else ``INVALID_PARAMETER_VALUE``."""
+    """MLflow's stage name for user input (case-insensitive, nothing stripped), else ``INVALID_PARAMETER_VALUE``.
+
+    MLflow's own ``get_canonical_stage`` decides, so its wording reaches the user ("Invalid Model Version
+    stage: <stage>. Value must be one of ..."); a non-string, which it would fail on with ``AttributeError``,
+    gets the same message.
+    """
+    from mlflow.entities.model_registry.model_version_stages import get_canonical_stage
+
     if isinstance(stage, str):
-        for known in MLFLOW_STAGES:
-            if stage.strip().lower() == known.lower():
-                return known
+        return get_canonical_stage(stage)
     raise MlflowException(
         f"Invalid Model Version stage: {stage!r}. Value must be one of {', '.join(MLFLOW_STAGES)}.",
         error_code=INVALID_PARAMETER_VALUE,

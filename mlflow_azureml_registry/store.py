@@ -21,7 +21,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
-from . import mapping, registration, search, session, settings, sources, validation
+from . import mapping, registration, search, session, settings, sources, tracking, validation
 from . import stages as _stages
 from .azure import errors as az
 from .azure.gateway import AzureMLGateway
@@ -327,8 +327,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.optional_text("run_link", run_link)
         validation.optional_text("model_id", model_id)
         container = self._container(name)  # a version needs its registered model, as in MLflow
+        source_tracking_uri = tracking.source_tracking_uri(self.tracking_uri)
         if run_id is None and model_id:
-            run_id = _source_run_id(model_id, self.tracking_uri)
+            run_id = _source_run_id(model_id, source_tracking_uri)
         facts = {
             mapping.PROP_SOURCE: source,
             mapping.PROP_RUN_ID: run_id,
@@ -341,7 +342,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         if in_place and not (remote.referenced and settings.copy_datastore_sources()):
             return self._create_in_place(name, remote, container, description, tag_map, facts)
         download_uri = remote.location.artifact_uri if remote is not None else source
-        local = sources.local_model(download_uri, local_model_path=local_model_path, tracking_uri=self.tracking_uri)
+        local = sources.local_model(download_uri, local_model_path=local_model_path, tracking_uri=source_tracking_uri)
         with local as model, azure_errors():
             uploaded = registration.upload_folder(gateway, model, model_name=name)
             body = mapping.new_version_body(

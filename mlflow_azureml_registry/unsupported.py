@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED
+from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED, RESOURCE_DOES_NOT_EXIST
 
 RENAME_MESSAGE = (
     "Azure ML model containers cannot be renamed, so rename_registered_model is not supported. "
@@ -38,7 +38,8 @@ def refuse(message: str) -> NoReturn:
 
 
 class PromptsAndWebhooksRefused:
-    """MLflow 3's prompt registry and webhooks: refused clearly rather than half-working."""
+    """MLflow 3's prompt registry and webhook creation: refused clearly rather than half-working.
+    Webhook reads answer as an empty registry does."""
 
     def create_prompt(self, *args: Any, **kwargs: Any) -> NoReturn:
         refuse(PROMPTS_MESSAGE)
@@ -94,23 +95,39 @@ class PromptsAndWebhooksRefused:
     def link_prompt_version_to_run(self, *args: Any, **kwargs: Any) -> NoReturn:
         refuse(PROMPTS_MESSAGE)
 
+    # Webhooks: none can be created, so there are none to list or find. MLflow's server lists the
+    # webhooks of an event after every registry write (``deliver_webhook``); that must find nothing
+    # quietly, not log a NOT_IMPLEMENTED traceback per write.
     def create_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
         refuse(WEBHOOKS_MESSAGE)
 
-    def get_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(WEBHOOKS_MESSAGE)
+    def list_webhooks(self, *args: Any, **kwargs: Any) -> Any:
+        """An empty ``PagedList`` with no next page: this registry holds no webhooks."""
+        from mlflow.store.entities.paged_list import PagedList
 
-    def list_webhooks(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(WEBHOOKS_MESSAGE)
+        return PagedList([], None)
 
-    def list_webhooks_by_event(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(WEBHOOKS_MESSAGE)
+    def list_webhooks_by_event(self, *args: Any, **kwargs: Any) -> Any:
+        """An empty ``PagedList``, as for :meth:`list_webhooks`."""
+        from mlflow.store.entities.paged_list import PagedList
 
-    def update_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(WEBHOOKS_MESSAGE)
+        return PagedList([], None)
 
-    def delete_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(WEBHOOKS_MESSAGE)
+    def get_webhook(self, webhook_id: Any = None, *args: Any, **kwargs: Any) -> NoReturn:
+        _no_webhook(webhook_id)
 
-    def test_webhook(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(WEBHOOKS_MESSAGE)
+    def update_webhook(self, webhook_id: Any = None, *args: Any, **kwargs: Any) -> NoReturn:
+        _no_webhook(webhook_id)
+
+    def delete_webhook(self, webhook_id: Any = None, *args: Any, **kwargs: Any) -> NoReturn:
+        _no_webhook(webhook_id)
+
+    def test_webhook(self, webhook_id: Any = None, *args: Any, **kwargs: Any) -> NoReturn:
+        _no_webhook(webhook_id)
+
+
+def _no_webhook(webhook_id: Any) -> NoReturn:
+    """MLflow's SQL registry's answer for an unknown id (``RESOURCE_DOES_NOT_EXIST``), and why there is none."""
+    raise MlflowException(
+        f"Webhook with ID {webhook_id} not found. {WEBHOOKS_MESSAGE}", error_code=RESOURCE_DOES_NOT_EXIST
+    )

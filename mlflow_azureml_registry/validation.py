@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Optional
 
 from mlflow.exceptions import MlflowException
@@ -166,15 +166,31 @@ def description(value: Any) -> Optional[str]:
     return value
 
 
+def string_list(what: str, values: Any, shape: str) -> list[str]:
+    """A list parameter (``order_by``, ``stages``) as a ``list`` of strings; None is empty.
+
+    Any ``Sequence`` is taken, not only ``list``: ``mlflow server`` passes the store the request's protobuf
+    repeated field (``RepeatedScalarContainer``, a registered ``Sequence``), and callers pass tuples.
+    A bare string is refused: iterating it would give its characters. Raises ``INVALID_PARAMETER_VALUE``.
+    """
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise _invalid(f"Invalid {what} {_short(values)}: expected a list of {shape} strings")
+    for value in values:
+        if not isinstance(value, str):
+            raise _invalid(f"Invalid {what} entry {_short(value)}: expected {shape}")
+    return list(values)
+
+
 def stages(values: Any) -> Optional[list[str]]:
-    """``get_latest_versions(stages=...)``: None or a list of MLflow stage names (any case)."""
+    """``get_latest_versions(stages=...)``: None or a list of MLflow stage names (any case).
+
+    An empty list is None (all stages), as in MLflow, whose server passes an empty repeated field."""
     from .stages import canonical
 
-    if values is None:
-        return None
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise _invalid(f"Parameter 'stages' must be a list of stage names, got {_short(values)}")
-    return [canonical(stage) for stage in values]
+    names = string_list("stages", values, "stage name")
+    return [canonical(stage) for stage in names] if names else None
 
 
 def run_id(value: Any) -> Optional[str]:

@@ -36,16 +36,29 @@ def test_writing_mlflow_stage(mlflow, azure):
     assert stages.mlflow_stage(stages.azure_stage(mlflow)) == mlflow  # round trip
 
 
-@pytest.mark.parametrize("given", ["staging", "PRODUCTION", " archived ", "none", "None"])
+@pytest.mark.parametrize("given", ["staging", "PRODUCTION", "archived", "none", "None"])
 def test_stage_names_are_case_insensitive(given):
     assert stages.canonical(given) in stages.MLFLOW_STAGES
 
 
-@pytest.mark.parametrize("given", ["Development", "QA", "", None, 3])
+@pytest.mark.parametrize("given", ["Development", "QA", "", "Production ", " archived", "Staging\n", None, 3])
 def test_unknown_stages_are_refused(given):
     with pytest.raises(MlflowException) as info:
         stages.canonical(given)
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("given", ["Development", "QA", "", "Production ", " archived"])
+def test_stage_errors_are_mlflows_own(given):
+    """Same refusal, same words as MLflow's registry ("stage: QA." unquoted): tools match on them."""
+    from mlflow.entities.model_registry.model_version_stages import get_canonical_stage
+
+    with pytest.raises(MlflowException) as ours:
+        stages.canonical(given)
+    with pytest.raises(MlflowException) as theirs:
+        get_canonical_stage(given)
+    assert ours.value.message == theirs.value.message
+    assert f"stage: {given}." in ours.value.message
 
 
 def test_only_single_known_stages_are_pushed_down():

@@ -47,7 +47,6 @@ def test_create_model_version_names_local_model_path_explicitly():
         (lambda s: s.create_prompt("p"), "prompt registry is not supported"),
         (lambda s: s.search_prompts(), "prompt registry is not supported"),
         (lambda s: s.create_webhook("w", "https://x", []), "webhooks are not supported"),
-        (lambda s: s.list_webhooks(), "webhooks are not supported"),
     ],
 )
 def test_unsupported_operations_refused_before_any_io(call, expected):
@@ -57,6 +56,24 @@ def test_unsupported_operations_refused_before_any_io(call, expected):
         call(store)
     assert info.value.error_code == "NOT_IMPLEMENTED"
     assert session._gateways == {}  # no credential, no HTTP pipeline, no request
+
+
+def test_webhook_reads_answer_as_an_empty_registry_before_any_io():
+    """MLflow's server lists an event's webhooks after every registry write: none, quietly."""
+    webhook = pytest.importorskip("mlflow.entities.webhook", reason="MLflow 3 webhooks")
+
+    session.reset()
+    store = AzureMLRegistryStore(URI)
+    event = webhook.WebhookEvent(webhook.WebhookEntity.MODEL_VERSION, webhook.WebhookAction.CREATED)
+    for page in (store.list_webhooks(), store.list_webhooks(max_results=5, page_token=None),
+                 store.list_webhooks_by_event(event, max_results=100, page_token=None)):
+        assert list(page) == [] and page.token is None
+    for call in (store.get_webhook, store.delete_webhook, store.update_webhook, store.test_webhook):
+        with pytest.raises(MlflowException, match="Webhook with ID w1 not found") as info:
+            call("w1")
+        assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+        assert "webhooks are not supported" in info.value.message
+    assert session._gateways == {}
 
 
 def test_rename_and_delete_messages_say_what_to_do_instead():
