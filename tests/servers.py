@@ -7,6 +7,7 @@ stopped by process group: SIGTERM to the group, then SIGKILL to whatever of the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,10 +83,8 @@ class MlflowServer:
             return
         group = process.pid  # start_new_session: the CLI process leads its own group
         _signal_group(group, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
         deadline = time.monotonic() + timeout
         while _group_alive(group) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -103,10 +102,8 @@ class MlflowServer:
 
 
 def _signal_group(group: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(group, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _group_alive(group: int) -> bool:
