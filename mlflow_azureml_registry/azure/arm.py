@@ -35,9 +35,11 @@ from azure.core.rest import HttpRequest
 from ..settings import HttpSettings
 from .environment import environment_http_settings
 from .errors import AzureMLError, OutcomeUnknown, Unauthenticated, error_from_response
+from .urls import with_query
 
 API_VERSION = "2025-12-01"
 """Newest stable Azure ML API version (see shared research); used for every control-plane call."""
+
 
 _logger = logging.getLogger(__name__)
 
@@ -129,7 +131,8 @@ class ArmClient:
         attempts = 1 + (self._http.retry_total if idempotent else 0)
         for attempt in range(attempts):
             try:
-                return self._send(HttpRequest(method, url, params=query, headers=headers, content=content), what, ok)
+                request = HttpRequest(method, with_query(url, query), headers=headers, content=content)
+                return self._send(request, what, ok)
             except OutcomeUnknown as exc:
                 if attempt + 1 >= attempts:
                     raise

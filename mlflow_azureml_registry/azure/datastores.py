@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import quote
 
 from azure.core.credentials import TokenCredential
 
 from .arm import ArmClient
 from .errors import AzureMLError, Forbidden
 from .sas import RenewingSasCredential
+from .urls import segment
 from .workspace import WorkspaceRef
 
 _logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Datastores:
         self.workspace = workspace
 
     def _path(self, name: str) -> str:
-        return f"{self.workspace.arm_path}/datastores/{quote(name, safe='')}"
+        return f"{self.workspace.arm_path}/datastores/{segment(name)}"
 
     def get(self, name: str) -> Datastore:
         body = self._arm.request("GET", self._path(name), what=f"GET datastore {name!r}").body

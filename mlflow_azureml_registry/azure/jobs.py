@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from .arm import ArmClient
+from .urls import segment
 from .workspace import WorkspaceRef
 
 
@@ -15,5 +15,5 @@ class Jobs:
         self.workspace = workspace
 
     def get(self, name: str) -> dict[str, Any]:
-        path = f"{self.workspace.arm_path}/jobs/{quote(name, safe='')}"
+        path = f"{self.workspace.arm_path}/jobs/{segment(name)}"
         return self._arm.request("GET", path, what=f"GET job {name!r}").body

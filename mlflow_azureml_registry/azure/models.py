@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any, Optional
-from urllib.parse import quote
 
 from .arm import ArmClient
+from .urls import segment
 from .workspace import WorkspaceRef
 
 Json = dict[str, Any]
@@ -20,10 +20,10 @@ class ModelAssets:
         self.workspace = workspace
 
     def _container_path(self, name: str) -> str:
-        return f"{self.workspace.arm_path}/models/{quote(name, safe='')}"
+        return f"{self.workspace.arm_path}/models/{segment(name)}"
 
     def _version_path(self, name: str, version: str) -> str:
-        return f"{self._container_path(name)}/versions/{quote(str(version), safe='')}"
+        return f"{self._container_path(name)}/versions/{segment(str(version))}"
 
     # -- containers ---------------------------------------------------------------------------------
     def get_container(self, name: str) -> Json:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
+
+from .urls import segment
 
 
 @dataclass(frozen=True)
@@ -15,9 +16,9 @@ class WorkspaceRef:
     @property
     def arm_path(self) -> str:
         return (
-            f"/subscriptions/{quote(self.subscription_id, safe='')}"
-            f"/resourceGroups/{quote(self.resource_group, safe='')}"
-            f"/providers/Microsoft.MachineLearningServices/workspaces/{quote(self.workspace_name, safe='')}"
+            f"/subscriptions/{segment(self.subscription_id)}"
+            f"/resourceGroups/{segment(self.resource_group)}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{segment(self.workspace_name)}"
         )
 
     @property

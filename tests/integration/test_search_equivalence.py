@@ -28,7 +28,7 @@ MV_NOT_IN = "NOT IN" in SearchModelVersionUtils.VALID_STRING_ATTRIBUTE_COMPARATO
 
 NAME_CHARS = "aAbB0_-"
 TAG_KEYS = ["t1", "T1", "team", "k.x"]
-TAG_VALUES = ["a", "A", "ab", "aB", "a%b", "a_b", "x,y", "k=v", " a", "", "b-1"]
+TAG_VALUES = ["a", "A", "ab", "aB", "a%b", "a_b", "x,y", "k=v", " a", "", "b-1", "a+b", "a b", "x&y", "a#b", "x%41"]
 PATTERN_VALUES = ["a%", "%b", "_", "%", "A%", "a_", "%,%", "%=%", "%a%"]
 RUN_IDS = [None, "r1", "r2", "R1", "r_1"]
 SOURCES = ["s3://b/m1", "s3://b/M1", "s3://b/m_2", "dbfs:/p%q"]
