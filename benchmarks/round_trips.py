@@ -33,15 +33,20 @@ MINIMUM = {
     "get_model_version": (2, 0, "GET version + GET container (aliases live on the container)"),
     "get_latest_versions": (3, 1, "MLflow's GET container, then GET container (aliases) + one page of versions"),
     "transition_model_version_stage": (
-        4, 1, "MLflow's GET container; GET + PUT version (no PATCH); GET container for the aliases it returns"),
+        5, 1, "MLflow's GET container; GET + PUT version (no PATCH); GET + PUT container: the aliases it returns, "
+              "and the model's last update, which MLflow moves with a transition"),
     "set_model_version_tag": (3, 1, "MLflow's GET container; GET + PUT version (no PATCH)"),
     "set_registered_model_alias": (4, 1, "MLflow's GET container; GET version (must exist); GET + PUT container"),
     "register_model (first in process)": (
-        6, 0, "GET container (404) + PUT; GET container; datastore + listSecrets (once per process); PUT version. "
+        7, 0, "GET container (404) + PUT; GET container; datastore + listSecrets (once per process); PUT version; "
+              "PUT container (the model's last update is the version's creation, as in MLflow). "
               "Blobs: HEAD (reuse?), one PUT per file, the SHA-256 manifest, the completion marker"),
     "register_model (second, same files)": (
-        3, 0, "GET container (exists); GET container (nextVersion); PUT version. "
+        4, 0, "GET container (exists); GET container (nextVersion); PUT version; PUT container (last update). "
               "Blobs: HEAD (reused), manifest if absent"),
+    "delete_model_version": (
+        5, 1, "MLflow's GET container; GET version (it must exist); DELETE version; GET + PUT container: its "
+              "aliases go with it, and the model's last update is the delete, as in MLflow"),
     "load_model('models:/<name>@<alias>') cold": (
         6, 1, "GET container + GET version (alias); MLflow's GET container; GET version (download URI); "
               "datastore + listSecrets. Blobs: one listing, the manifest, one GET per file (verified as it streams)"),
@@ -51,10 +56,12 @@ MINIMUM = {
 # Writes also hold the model's write lease (azure/leases.py): two blob requests (acquire, release), as the
 # REST API has no conditional writes; blob requests are listed beside these control-plane counts.
 EXTRA = {
-    "register_model (first in process)": (3, "the create protocol: GET the number before the PUT (skip taken "
-                                          "numbers) and GET after it (verify the registration id); a new model's "
-                                          "container is looked up again once its write lease is held"),
-    "register_model (second, same files)": (2, "the create protocol's check before and verification after the PUT"),
+    "register_model (first in process)": (3, "the create protocol: the container read again under the write lease "
+                                          "(nextVersion after the upload) and the version read after the PUT "
+                                          "(verify the registration id); a new model's container is looked up "
+                                          "again once its write lease is held"),
+    "register_model (second, same files)": (2, "the create protocol: the container read again under the write lease "
+                                           "(nextVersion after the upload), the version read after the PUT"),
 }
 
 
@@ -104,6 +111,7 @@ def _scenarios(model_dir: Path) -> list[tuple[str, Callable[[object, str], None]
         ("set_registered_model_alias", lambda c, n: c.set_registered_model_alias(n, "champion", "1")),
         ("register_model (first in process)", register_first),
         ("register_model (second, same files)", lambda c, n: mlflow.register_model(str(fresh), n + "-r")),
+        ("delete_model_version", lambda c, n: c.delete_model_version(n + "-r", "2")),
         ("load_model('models:/<name>@<alias>') cold", load_cold),
     ]
 

@@ -39,6 +39,18 @@ ALIAS_TAG_PREFIX = "mlflow.alias."
 """Aliases live in the model container's tags (``mlflow.alias.<alias>`` = version): one GET resolves
 an alias, and one container holds each alias once. They are hidden from MLflow's tag views."""
 
+LAST_UPDATED_TAG = "mlflow.lastUpdated"
+"""MLflow's last update of a model or version (epoch milliseconds), kept where Azure ML's ``lastModifiedAt`` says
+otherwise. MLflow moves a registered model's last update when its description changes and when a version is
+created, transitioned or deleted, and a version's when its description or stage changes; Azure ML moves
+``lastModifiedAt`` on every write (tags and aliases too). A write MLflow counts removes the tag, so
+``lastModifiedAt`` is right again; a write it does not count stores the time it had. Hidden from MLflow's tags."""
+
+TOUCH = "touch"
+"""A write MLflow counts as an update: the resource's last update becomes the time of this write."""
+KEEP = "keep"
+"""A write MLflow does not count (tags, aliases): the resource keeps its last update."""
+
 Json = dict[str, Any]
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -68,8 +80,38 @@ def container_tags(container: Json) -> dict[str, str]:
     return dict(_props(container).get("tags") or {})
 
 
+def is_reserved_tag(key: str) -> bool:
+    """Tags the plugin keeps for itself (aliases, last update): hidden from MLflow, refused as user tags."""
+    return key.startswith(ALIAS_TAG_PREFIX) or key == LAST_UPDATED_TAG
+
+
 def user_tags(tags: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in tags.items() if not k.startswith(ALIAS_TAG_PREFIX)}
+    return {k: v for k, v in tags.items() if not is_reserved_tag(k)}
+
+
+def last_updated(resource: Json) -> Optional[int]:
+    """MLflow's last update of a container or version, epoch ms: the stored one, else Azure ML's."""
+    stored = (_props(resource).get("tags") or {}).get(LAST_UPDATED_TAG)
+    if stored is not None and str(stored).isdigit():
+        return int(stored)
+    system = resource.get("systemData") or {}
+    return to_millis(system.get("lastModifiedAt") or system.get("createdAt"))
+
+
+def set_last_updated(resource: Json, when: Any) -> None:
+    """Before a PUT of ``resource`` (as read): ``TOUCH``, ``KEEP`` or a time in epoch ms (a write that MLflow
+    stamps with another resource's time, such as a version's creation on its model)."""
+    props = resource.setdefault("properties", {})
+    tags = dict(props.get("tags") or {})
+    if when == TOUCH:
+        tags.pop(LAST_UPDATED_TAG, None)
+    else:
+        stamp = last_updated(resource) if when == KEEP else when
+        if stamp is None:
+            tags.pop(LAST_UPDATED_TAG, None)
+        else:
+            tags[LAST_UPDATED_TAG] = str(int(stamp))
+    props["tags"] = tags
 
 
 def aliases(container: Json) -> dict[str, str]:
@@ -133,7 +175,7 @@ def registered_model(
     kwargs: dict[str, Any] = dict(
         name=container.get("name"),
         creation_timestamp=to_millis(system.get("createdAt")),
-        last_updated_timestamp=to_millis(system.get("lastModifiedAt") or system.get("createdAt")),
+        last_updated_timestamp=last_updated(container),
         description=props.get("description"),
         latest_versions=latest_versions or [],
         tags=[RegisteredModelTag(k, v) for k, v in sorted(tags.items())],
@@ -156,7 +198,7 @@ def model_version(resource: Json, model_name: str, aliases: Optional[list[str]] 
     props = _props(resource)
     facts = props.get("properties") or {}
     system = resource.get("systemData") or {}
-    tags = props.get("tags") or {}
+    tags = user_tags(props.get("tags") or {})
     kwargs: dict[str, Any] = {}
     if facts.get(PROP_MODEL_ID) and _accepts(ModelVersion, "model_id"):
         kwargs["model_id"] = facts.get(PROP_MODEL_ID)
@@ -164,7 +206,7 @@ def model_version(resource: Json, model_name: str, aliases: Optional[list[str]] 
         name=model_name,
         version=str(resource.get("name")),
         creation_timestamp=to_millis(system.get("createdAt")),
-        last_updated_timestamp=to_millis(system.get("lastModifiedAt") or system.get("createdAt")),
+        last_updated_timestamp=last_updated(resource),
         description=props.get("description"),
         user_id=system.get("createdBy"),
         current_stage=mlflow_stage(props.get("stage")),

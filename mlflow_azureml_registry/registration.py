@@ -27,7 +27,7 @@ from .azure import errors as az
 from .azure.blobs import UploadItem
 from .azure.gateway import AzureMLGateway
 from .content import FileChangedError, FolderSnapshot, complete_digests, remember, sha256_hex, snapshot
-from .mapping import PROP_REGISTRATION_ID, registration_id
+from .mapping import PROP_REGISTRATION_ID, last_updated, registration_id, set_last_updated
 from .progress import transfer_progress
 from .sources import LocalModel
 from .uri import DatastoreLocation
@@ -123,27 +123,23 @@ def _exists(gateway: AzureMLGateway, name: str, version: int) -> Optional[dict[s
         return None
 
 
-def create_version(
-    gateway: AzureMLGateway, name: str, body: dict[str, Any], container: dict[str, Any]
-) -> dict[str, Any]:
-    """Steps 2-4: allocate a version number and PUT ``body`` there; return the version as stored.
+def create_version(gateway: AzureMLGateway, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Steps 7-10 of the create protocol (docs/design.md): under the model's write lease, read the container,
+    PUT ``body`` at its ``nextVersion``, verify it, then stamp the container with the version's creation time
+    (MLflow moves a registered model's last update when a version is created). Returns the version as stored.
 
-    ``container`` is the model container as read before the upload: its ``nextVersion`` may be stale
-    by now, which the existence check of each candidate absorbs.
+    ``nextVersion`` read under the lease counts every version the service has created (the Azure ML SDK trusts
+    it the same way); a number taken all the same (a writer that takes no lease) is settled by the PUT's refusal
+    of other files and by the verification. Raises ``az.NotFound`` when the model is gone, ``az.Conflict`` when
+    no number could be had.
     """
     reg_id = str(uuid.uuid4())
     body["properties"].setdefault("properties", {})[PROP_REGISTRATION_ID] = reg_id
-    candidate = next_version(container)
     with gateway.model_lease(name) as lease:
+        container = gateway.models.get_container(name)
+        candidate = next_version(container)
         for _ in range(MAX_ALLOCATION_ATTEMPTS):
             lease.keep()
-            existing = _exists(gateway, name, candidate)
-            if existing is not None:
-                if registration_id(existing) == reg_id:
-                    return existing
-                # Taken since the container was read (before the upload): ask it again rather than walk.
-                candidate = max(candidate + 1, next_version(gateway.models.get_container(name)))
-                continue
             try:
                 gateway.models.put_version(name, str(candidate), body)
             except az.AssetPathImmutable:
@@ -156,6 +152,8 @@ def create_version(
             if stored is None:
                 continue  # the PUT did not land: try the same number again
             if registration_id(stored) == reg_id:
+                set_last_updated(container, last_updated(stored))
+                gateway.models.put_container(name, container)
                 return stored
             candidate += 1  # a racing writer took it
     raise az.Conflict(

@@ -96,10 +96,12 @@ def _invalid(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def checked_max_results(max_results: Any, default: int, threshold: int) -> int:
+def checked_max_results(max_results: Any, default: int, threshold: int, *, minimum: int = 1) -> int:
+    """MLflow's SQL store's checks and words. ``minimum``: 0 for registered models, whose SQL search takes
+    ``max_results=0`` (an empty page and a token that starts over), 1 for versions."""
     if max_results is None:
         return default
-    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 1:
+    if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < minimum:
         raise _invalid(f"Invalid value for max_results. It must be a positive integer, but got {max_results}")
     if max_results > threshold:
         raise _invalid(
@@ -172,11 +174,14 @@ def _where(kind: str, key: str) -> str:
 
 
 def _checked_comparator(filter_string: str, kind: str, key: str, comparator: str, allowed: Iterable[str]) -> None:
+    """MLflow's SQL store's words ("Invalid comparator for attribute: >"; "Invalid comparator for attribute
+    version_number: LIKE"), then what the key takes."""
     allowed = tuple(allowed)
     if comparator not in allowed:
+        subject = f"{kind} {key}" if key == "version_number" else kind
         raise _invalid(
-            f"Invalid comparator {comparator!r} for {_where(kind, key)} in filter {filter_string!r}: "
-            f"it takes {', '.join(allowed)}"
+            f"Invalid comparator for {subject}: {comparator} "
+            f"({_where(kind, key)} takes {', '.join(allowed)}; filter {filter_string!r})"
         )
 
 
@@ -208,8 +213,7 @@ def _checked_version_number(filter_string: str, value: Any) -> int:
             number = None
     if number is None:
         raise _invalid(
-            f"Invalid value {value!r} for attribute 'version_number' in filter {filter_string!r}: "
-            "expected an integer"
+            f"Invalid value for numeric attribute 'version_number': {value!r} (an integer; filter {filter_string!r})"
         )
     return number
 
@@ -265,14 +269,14 @@ def model_query(filter_string: Any) -> _Query:
         if kind == "attribute":
             if key != "name":
                 raise _invalid(
-                    f"Invalid attribute {key!r} in filter {filter_string!r}: registered models are searched by "
-                    "name and tags.<key>"
+                    f"Invalid attribute name: {key} (registered models are searched by name and tags.<key>; "
+                    f"filter {filter_string!r})"
                 )
             allowed = _STRING_COMPARATORS + (_LIST_COMPARATORS if lists else ())
         elif kind == "tag":
             allowed = _STRING_COMPARATORS
         else:
-            raise _invalid(f"Invalid clause on {kind!r} in filter {filter_string!r}")
+            raise _invalid(f"Invalid token type: {kind} (filter {filter_string!r})")
         _checked_comparator(filter_string, kind, key, comparator, allowed)
         value = _checked_text(filter_string, kind, key, comparator, item["value"])
         clauses.append(Clause(kind, key, comparator, value))
@@ -294,8 +298,8 @@ def version_query(filter_string: Any) -> _Query:
         if kind == "attribute":
             if key not in _VERSION_ATTRIBUTES:
                 raise _invalid(
-                    f"Invalid attribute {key!r} in filter {filter_string!r}: model versions are searched by "
-                    f"{', '.join(_VERSION_ATTRIBUTES)} and tags.<key>"
+                    f"Invalid attribute name: {key} (model versions are searched by "
+                    f"{', '.join(_VERSION_ATTRIBUTES)} and tags.<key>; filter {filter_string!r})"
                 )
             if key == "version_number":
                 _checked_comparator(filter_string, kind, key, comparator, _NUMERIC_COMPARATORS)
@@ -308,7 +312,7 @@ def version_query(filter_string: Any) -> _Query:
             _checked_comparator(filter_string, kind, key, comparator, _STRING_COMPARATORS)
             value = _checked_text(filter_string, kind, key, comparator, value)
         else:
-            raise _invalid(f"Invalid clause on {kind!r} in filter {filter_string!r}")
+            raise _invalid(f"Invalid token type: {kind} (filter {filter_string!r})")
         clauses.append(Clause(kind, key, comparator, value))
     return _Query(clauses)
 
@@ -404,29 +408,26 @@ class _Order:
 def _order_list(order_by: Any) -> list[str]:
     """``order_by`` as a list: any sequence of strings, including the protobuf repeated field that
     ``mlflow server`` hands the store (it is a ``Sequence``, not a ``list``)."""
-    return validation.string_list("order_by", order_by, "'<key> [ASC|DESC]'")
+    return validation.string_list("order_by", order_by, "'<key> [ASC|DESC]' strings")
 
 
 def model_order(order_by: Any) -> _Order:
-    """The keys MLflow's SQL store (name, timestamp, last_updated_timestamp) and file store (name,
-    creation_timestamp, last_updated_timestamp) accept; ``name ASC`` breaks ties, as in both."""
+    """MLflow's SQL store's keys (name; timestamp or last_updated_timestamp, the same field) and words;
+    ``name ASC`` breaks ties, as there."""
     fields: list[tuple[str, bool]] = []
     for clause in _order_list(order_by):
-        try:
-            token, ascending = SearchUtils.parse_order_by_for_search_registered_models(clause)
-            key = "last_updated_timestamp" if token == "timestamp" else token
-        except MlflowException:
-            try:
-                kind, key, ascending = SearchModelUtils.parse_order_by_for_search_registered_models(clause)
-            except MlflowException:
-                kind = None
-            if kind != "attribute":
-                raise _invalid(
-                    f"Invalid order_by clause {clause!r}: registered models are ordered by name, "
-                    "last_updated_timestamp (alias timestamp) or creation_timestamp, ASC or DESC"
-                ) from None
+        token, ascending = SearchUtils.parse_order_by_for_search_registered_models(clause)
+        if token == "name":
+            key = "name"
+        elif token in SearchUtils.VALID_TIMESTAMP_ORDER_BY_KEYS:
+            key = "last_updated_timestamp"
+        else:
+            raise _invalid(
+                f"Invalid order by key '{token}' specified. Valid keys are 'name', 'timestamp' and "
+                "'last_updated_timestamp' (the same field), ASC or DESC."
+            )
         if key in {f for f, _ in fields}:
-            raise _invalid(f"`order_by` contains duplicate fields: {order_by}")
+            raise _invalid(f"`order_by` contains duplicate fields: {list(order_by)}")
         fields.append((key, ascending))
     if "name" not in {f for f, _ in fields}:
         fields.append(("name", True))
@@ -440,12 +441,12 @@ def version_order(order_by: Any) -> _Order:
         kind, key, ascending = SearchModelVersionUtils.parse_order_by_for_search_model_versions(clause)
         if kind != "attribute" or key not in SearchModelVersionUtils.VALID_ORDER_BY_ATTRIBUTE_KEYS:
             raise _invalid(
-                f"Invalid order_by clause {clause!r}: model versions are ordered by name, version_number, "
-                "creation_timestamp or last_updated_timestamp, ASC or DESC"
+                f"Invalid order by key '{key}' specified. Model versions are ordered by name, version_number, "
+                "creation_timestamp or last_updated_timestamp, ASC or DESC."
             )
         field = "version" if key == "version_number" else key
         if field in {f for f, _ in fields}:
-            raise _invalid(f"`order_by` contains duplicate fields: {order_by}")
+            raise _invalid(f"`order_by` contains duplicate fields: {list(order_by)}")
         fields.append((field, ascending))
     present = {f for f, _ in fields}
     if "name" not in present:
@@ -514,7 +515,7 @@ class _Token:
 
     def encode(self, query: str) -> str:
         body = json.dumps({"v": 1, "q": query, "s": self.snapshot, "o": self.offset, "a": self.after})
-        return base64.urlsafe_b64encode(body.encode()).decode("ascii").rstrip("=")
+        return base64.b64encode(body.encode()).decode("ascii")  # MLflow's SQL store's token encoding
 
     @classmethod
     def decode(cls, page_token: Any, query: str, order: _Order) -> Optional[_Token]:
@@ -523,7 +524,14 @@ class _Token:
         try:
             if isinstance(page_token, bytes):
                 page_token = page_token.decode("ascii")
-            raw = json.loads(base64.urlsafe_b64decode(page_token + "=" * (-len(page_token) % 4)))
+            decoded = base64.b64decode(page_token)  # as MLflow's SQL store decodes, so the same errors
+        except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeError):
+            raise _invalid("Invalid page token, could not base64-decode") from None
+        try:
+            raw = json.loads(decoded)
+        except ValueError:
+            raise _invalid(f"Invalid page token, decoded value={decoded!r}") from None
+        try:
             snapshot, offset, after = raw["s"], raw["o"], raw["a"]
             valid = (
                 raw.get("v") == 1
@@ -531,16 +539,16 @@ class _Token:
                 and isinstance(offset, int)
                 and offset >= 0
                 and isinstance(after, list)
-                and len(after) == len(order.fields)
+                and len(after) in (0, len(order.fields))  # none: from the start
                 and all(v is None or isinstance(v, (str, int)) for v in after)
             )
         except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, UnicodeError):
             valid = False
         if not valid:
-            raise _invalid(f"Invalid page_token {page_token!r}: not a token this registry returned")
+            raise _invalid(f"Invalid page token {page_token!r}: not a token this registry returned")
         if raw.get("q") != query:
             raise _invalid(
-                "Invalid page_token: it continues another search (different filter, order_by or registry)"
+                "Invalid page token: it continues another search (different filter, order_by or registry)"
             )
         return cls(snapshot, offset, after)
 
@@ -550,6 +558,8 @@ def _paged(
 ) -> tuple[list[Any], Optional[str]]:
     """One page of the ordered rows, from a snapshot when the token names a live one."""
     token = _Token.decode(page_token, query, order)
+    if max_results == 0:  # MLflow's SQL search: nothing, and a token that continues where this one did
+        return [], page_token or _Token(None, 0, []).encode(query)
     rows = snapshots.get(token.snapshot, query) if token else None
     snapshot_id = token.snapshot if rows is not None else None
     if rows is not None:
@@ -558,7 +568,7 @@ def _paged(
         rows = rows_of()
         rows.sort(key=order.key)
         start = 0
-        if token is not None:  # keyset: continue strictly after the last row returned
+        if token is not None and token.after:  # keyset: continue strictly after the last row returned
             after = order.key_of(token.after)
             start = next((i for i, row in enumerate(rows) if order.key(row) > after), len(rows))
     end = start + max_results
@@ -606,7 +616,8 @@ def search_registered_models(
     filter_string: Any, max_results: Any, order_by: Any, page_token: Any, registry: Registry
 ) -> PagedList:
     max_results = checked_max_results(
-        max_results, SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT, SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD
+        max_results, SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT, SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
+        minimum=0,
     )
     query = model_query(filter_string)
     order = model_order(order_by)

@@ -8,8 +8,7 @@ before any network call (see ``unsupported.py``). Updates are GET + PUT of the w
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -21,11 +20,10 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
-from . import mapping, registration, search, session, settings, sources, tracking, validation
+from . import assets, mapping, registration, search, session, settings, sources, tracking, validation
 from . import stages as _stages
-from .azure import errors as az
 from .azure.gateway import AzureMLGateway
-from .errors import azure_errors, not_found, to_mlflow
+from .errors import azure_errors
 from .unsupported import (
     DELETE_MODEL_MESSAGE,
     PROMPT_TAG,
@@ -41,38 +39,13 @@ _logger = logging.getLogger(__name__)
 Json = dict[str, Any]
 
 
-def _about_the_model(exc: az.AzureMLError) -> bool:
-    """A 404 about the model or version itself, not ARM's about the subscription, resource group or workspace
-    (a mistyped registry URI must say so, not that the model is missing)."""
-    if exc.detail_code is not None:
-        return exc.detail_code in ("ModelNotFound", "ModelVersionNotFound")
-    return exc.code in (None, "UserError")
-
-
-def _model_not_found(name: str, exc: Optional[az.AzureMLError] = None) -> MlflowException:
-    if exc is not None and not _about_the_model(exc):
-        return to_mlflow(exc)
-    return not_found(f"Registered Model with name={name} not found", exc)
+def _alias_not_found(alias: str) -> MlflowException:
+    """MLflow's SQL registry's answer, code included (``INVALID_PARAMETER_VALUE``, not ``RESOURCE_DOES_NOT_EXIST``)."""
+    return MlflowException(f"Registered model alias {alias} not found.", error_code=INVALID_PARAMETER_VALUE)
 
 
 def _model_exists(name: str) -> MlflowException:
     return MlflowException(f"Registered Model (name={name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS)
-
-
-def _exists(get: Any) -> bool:
-    try:
-        get()
-    except az.NotFound as exc:
-        if not _about_the_model(exc):
-            raise
-        return False
-    return True
-
-
-def _version_not_found(name: str, version: str, exc: Optional[az.AzureMLError] = None) -> MlflowException:
-    if exc is not None and not _about_the_model(exc):
-        return to_mlflow(exc)
-    return not_found(f"Model Version (name={name}, version={version}) not found", exc)
 
 
 class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
@@ -90,66 +63,18 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
         self.store_uri = store_uri
         self.tracking_uri = tracking_uri
+        self._assets = assets.ModelAssets(lambda: self._gateway)
 
     @property
     def _gateway(self) -> AzureMLGateway:
         return session.gateway(self.workspace)
 
-    # -- reads shared by the operations -------------------------------------------------------------
+    # -- reads shared by the operations (the model-asset layer; see assets.py) ------------------------
     def _container(self, name: str) -> Json:
-        validation.model_name(name)
-        with azure_errors():
-            try:
-                return self._gateway.models.get_container(name)
-            except az.NotFound as exc:
-                raise _model_not_found(name, exc) from None
-
-    def _put_container(self, name: str, container: Json) -> Json:
-        with azure_errors():
-            return self._gateway.models.put_container(name, container)
+        return self._assets.container(name)
 
     def _version(self, name: str, version: Any) -> Json:
-        validation.model_name(name)
-        version = validation.version(version)
-        with azure_errors():
-            try:
-                return self._gateway.models.get_version(name, version)
-            except az.NotFound as exc:
-                raise _version_not_found(name, version, exc) from None
-
-    def _put_version(self, name: str, resource: Json) -> Json:
-        with azure_errors():
-            return self._gateway.models.put_version(name, str(resource.get("name")), resource)
-
-    def _versions(self, name: str, *, stage: Optional[str] = None) -> Iterator[Json]:
-        """Every version with an integer number (others, made with the Azure ML CLI, are skipped)."""
-        with azure_errors():
-            try:
-                for resource in self._gateway.models.list_versions(name, list_view_type=_stages.LIST_VIEW, stage=stage):
-                    if mapping.version_number(resource) is None:
-                        _logger.warning(
-                            "Skipping version %r of model %r: MLflow versions are integers", resource.get("name"), name
-                        )
-                        continue
-                    yield resource
-            except az.NotFound as exc:
-                raise _model_not_found(name, exc) from None
-
-    @contextmanager
-    def _writing(self, name: str) -> Iterator[None]:
-        """Hold the model's write lease around a read-modify-write (no conditional writes in the API)."""
-        validation.model_name(name)  # before the lease blob is named after it
-        with azure_errors():
-            lease = self._gateway.model_lease(name)
-            lease.acquire()
-        missing = False
-        try:
-            yield
-        except MlflowException as exc:
-            missing = exc.error_code == "RESOURCE_DOES_NOT_EXIST"
-            raise
-        finally:
-            lease.release(model_missing=missing)
+        return self._assets.version(name, version)
 
     def _entity(self, name: str, resource: Json, container: Optional[Json]) -> ModelVersion:
         return mapping.model_version(resource, name, mapping.aliases_for_version(container, resource.get("name")))
@@ -162,17 +87,15 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         if tag_map.get(PROMPT_TAG, "").lower() == "true":
             # MLflow 2.21-3.0 register prompts as tagged registered models, bypassing the prompt methods.
             refuse(PROMPTS_MESSAGE)
-        with azure_errors():
-            models = self._gateway.models
-            if _exists(lambda: models.get_container(name)):  # the common case, answered without the lease
+        if self._assets.find_container(name) is not None:  # the common case, answered without the lease
+            raise _model_exists(name)
+        with self._assets.writing(name):
+            if self._assets.find_container(name) is not None:  # created while we waited for the lease
                 raise _model_exists(name)
-            with self._writing(name):
-                if _exists(lambda: models.get_container(name)):  # created while we waited for the lease
-                    raise _model_exists(name)
-                props: Json = {"tags": tag_map, "properties": {}, "isArchived": False}
-                if description is not None:
-                    props["description"] = description
-                container = models.put_container(name, {"properties": props})
+            props: Json = {"tags": tag_map, "properties": {}, "isArchived": False}
+            if description is not None:
+                props["description"] = description
+            container = self._assets.put_container(name, {"properties": props}, mapping.TOUCH)
         return self._registered_model(container)
 
     def _registered_model(self, container: Json) -> RegisteredModel:
@@ -185,10 +108,10 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def update_registered_model(self, name, description, deployment_job_id=None):
         validation.model_name(name)
         validation.description(description)
-        with self._writing(name):
+        with self._assets.writing(name):
             container = self._container(name)
             container.setdefault("properties", {})["description"] = description
-            return self._registered_model(self._put_container(name, container))
+            return self._registered_model(self._assets.put_container(name, container, mapping.TOUCH))
 
     def rename_registered_model(self, name, new_name):
         refuse(RENAME_MESSAGE.format(name=name, new_name=new_name))
@@ -198,22 +121,22 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
 
     def set_registered_model_tag(self, name, tag):
         validation.registered_model_tags([tag])
-        with self._writing(name):
+        with self._assets.writing(name):
             container = self._container(name)
-            tags = container.setdefault("properties", {}).setdefault("tags", {}) or {}
+            tags = mapping.container_tags(container)
             tags[tag.key] = str(tag.value)
-            container["properties"]["tags"] = tags
-            self._put_container(name, container)
+            container.setdefault("properties", {})["tags"] = tags
+            self._assets.put_container(name, container, mapping.KEEP)
 
     def delete_registered_model_tag(self, name, key):
-        validation.tag_key(key, reserved_prefix=mapping.ALIAS_TAG_PREFIX)
-        with self._writing(name):
+        validation.tag_key(key)
+        with self._assets.writing(name):
             container = self._container(name)
             tags = mapping.container_tags(container)
             if key in tags:
                 del tags[key]
                 container["properties"]["tags"] = tags
-                self._put_container(name, container)
+                self._assets.put_container(name, container, mapping.KEEP)
 
     def search_registered_models(self, filter_string=None, max_results=None, order_by=None, page_token=None):
         return search.search_registered_models(
@@ -224,60 +147,31 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def _search_registry(self) -> search.Registry:
         return search.Registry(
             scope=self.store_uri,
-            get_container=self._search_container,
-            list_containers=self._search_containers,
-            get_version=self._search_version,
-            list_versions=self._search_versions,
+            get_container=self._assets.find_container,
+            list_containers=self._assets.containers,
+            get_version=self._assets.find_version,
+            list_versions=self._assets.matching_versions,
             model_entity=self._registered_model,
-            version_entity=self._entity,
+            # MLflow's SQL registry fills no aliases in version search results (only in single-version reads).
+            version_entity=lambda name, resource, container: self._entity(name, resource, None),
         )
-
-    def _search_container(self, name: str) -> Optional[Json]:
-        with azure_errors():
-            try:
-                return self._gateway.models.get_container(name)
-            except az.NotFound as exc:
-                if not _about_the_model(exc):
-                    raise
-                return None
-
-    def _search_containers(self) -> Iterator[Json]:
-        with azure_errors():
-            yield from self._gateway.models.list_containers(list_view_type=_stages.LIST_VIEW)
-
-    def _search_version(self, name: str, version: str) -> Optional[Json]:
-        with azure_errors():
-            try:
-                return self._gateway.models.get_version(name, version)
-            except az.NotFound as exc:
-                if not _about_the_model(exc):
-                    raise
-                return None
-
-    def _search_versions(
-        self, name: str, *, tags: Optional[str] = None, properties: Optional[str] = None
-    ) -> Iterator[Json]:
-        with azure_errors():
-            try:
-                yield from self._gateway.models.list_versions(
-                    name, list_view_type=_stages.LIST_VIEW, tags=tags, properties=properties
-                )
-            except az.NotFound as exc:  # the model went away after it was listed
-                if not _about_the_model(exc):
-                    raise
-                return
 
     # -- stages -------------------------------------------------------------------------------------
     def _latest(self, name: str, wanted: Optional[Iterable[str]], container: Optional[Json]) -> list[ModelVersion]:
+        """The highest version in each wanted stage, in MLflow's SQL order: stages by their lowest version
+        (MLflow fills a dict walking the versions in order, so a stage's place is where it first appears)."""
         wanted_set = {_stages.canonical(s) for s in wanted} if wanted else set(_stages.MLFLOW_STAGES)
         best: dict[str, Json] = {}
-        for resource in self._versions(name, stage=_stages.server_filter(wanted_set)):
+        first: dict[str, int] = {}
+        for resource in self._assets.versions(name, stage=_stages.server_filter(wanted_set)):
             stage = mapping.mlflow_stage((resource.get("properties") or {}).get("stage"))
             if stage not in wanted_set:
                 continue
-            if stage not in best or mapping.version_number(resource) > mapping.version_number(best[stage]):
+            number = mapping.version_number(resource)
+            first[stage] = min(first.get(stage, number), number)
+            if stage not in best or number > mapping.version_number(best[stage]):
                 best[stage] = resource
-        return [self._entity(name, best[s], container) for s in _stages.MLFLOW_STAGES if s in best]
+        return [self._entity(name, best[s], container) for s in sorted(best, key=first.__getitem__)]
 
     def get_latest_versions(self, name, stages=None):
         validation.model_name(name)
@@ -290,22 +184,27 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.version(version)
         target = _stages.canonical(stage)
         if archive_existing_versions and target not in ("Staging", "Production"):
+            # MLflow's words; its SQL registry gives no code (INTERNAL_ERROR, HTTP 500, which its REST client
+            # retries): a bad parameter is INVALID_PARAMETER_VALUE (docs/design.md, differences).
             raise MlflowException(
-                f"Model version transition cannot archive existing model versions because '{target}' is not an "
-                "Active stage. Valid stages are Staging, Production",
+                f"Model version transition cannot archive existing model versions because '{stage}' is not an "
+                "Active stage. Valid stages are ['Staging', 'Production']",
                 error_code=INVALID_PARAMETER_VALUE,
             )
-        with self._writing(name):
+        with self._assets.writing(name):
             resource = self._version(name, version)
             resource.setdefault("properties", {})["stage"] = _stages.azure_stage(target)
-            updated = self._put_version(name, resource)
+            updated = self._assets.put_version(name, resource, mapping.TOUCH)
+            # MLflow stamps the archived versions and the model with the transition's own time.
+            stamp = mapping.last_updated(updated)
             if archive_existing_versions:
-                for other in self._versions(name, stage=target):
+                for other in self._assets.versions(name, stage=target):
                     other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
                     if other.get("name") != updated.get("name") and other_stage == target:
                         other["properties"]["stage"] = "Archived"
-                        self._put_version(name, other)
-        return self._entity(name, updated, self._container(name))
+                        self._assets.put_version(name, other, stamp)
+            container = self._assets.put_container(name, self._container(name), stamp)
+        return self._entity(name, updated, container)
 
     # -- model versions -----------------------------------------------------------------------------
     def create_model_version(
@@ -353,8 +252,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 facts={**facts, mapping.PROP_MANIFEST: uploaded.manifest_sha256},
                 flavors=model.flavors,
             )
-            stored = registration.create_version(gateway, name, body, container)
-        return self._entity(name, stored, container)
+            stored = registration.create_version(gateway, name, body)
+        return self._entity(name, stored, None)  # a new number: no alias can name it yet
 
     def _create_in_place(self, name, remote, container, description, tag_map, facts) -> ModelVersion:
         """A version over files already in this workspace: nothing is copied.
@@ -377,8 +276,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 facts=facts,
                 flavors=remote.flavors,
             )
-            stored = registration.create_version(gateway, name, body, container)
-        return self._entity(name, stored, container)
+            stored = registration.create_version(gateway, name, body)
+        return self._entity(name, stored, None)  # a new number: no alias can name it yet
 
     def _remote_source(self, source: Any) -> Optional[sources.RemoteModel]:
         """Where the files of a source already in Azure ML are: this registry's ``models:/`` URIs,
@@ -418,31 +317,25 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.model_name(name)
         validation.version(version)
         validation.description(description)
-        with self._writing(name):
+        with self._assets.writing(name):
             resource = self._version(name, version)
             resource.setdefault("properties", {})["description"] = description
-            updated = self._put_version(name, resource)
+            updated = self._assets.put_version(name, resource, mapping.TOUCH)
         return self._entity(name, updated, self._container(name))
 
     def delete_model_version(self, name, version):
         resource = self._version(name, version)
-        with self._writing(name):
-            with azure_errors():
-                try:
-                    self._gateway.models.delete_version(name, str(resource.get("name")))
-                except az.NotFound:
-                    # It existed a moment ago: a retried DELETE whose first answer was lost, or another
-                    # client's delete. Either way it is gone, which is what was asked.
-                    _logger.info("Model version %s/%s was already deleted", name, resource.get("name"))
-            # An alias must not outlive its version.
+        number = str(resource.get("name"))
+        with self._assets.writing(name):
+            self._assets.delete_version(name, number)
+            # An alias must not outlive its version; the model's last update is this delete (as in MLflow).
             container = self._container(name)
-            stale = [a for a, v in mapping.aliases(container).items() if v == str(resource.get("name"))]
-            if stale:
-                tags = mapping.container_tags(container)
-                for alias in stale:
+            tags = mapping.container_tags(container)
+            for alias, target in mapping.aliases(container).items():
+                if target == number:
                     tags.pop(mapping.alias_tag(alias), None)
-                container["properties"]["tags"] = tags
-                self._put_container(name, container)
+            container.setdefault("properties", {})["tags"] = tags
+            self._assets.put_container(name, container, mapping.TOUCH)
 
     def get_model_version(self, name, version) -> ModelVersion:
         resource = self._version(name, version)
@@ -466,31 +359,29 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def set_model_version_tag(self, name, version, tag):
         validation.model_version_tags([tag])
         validation.version(version)
-        with self._writing(name):
+        with self._assets.writing(name):
             resource = self._version(name, version)
             props = resource.setdefault("properties", {})
             props["tags"] = {**(props.get("tags") or {}), tag.key: str(tag.value)}
-            self._put_version(name, resource)
+            self._assets.put_version(name, resource, mapping.KEEP)
 
     def delete_model_version_tag(self, name, version, key):
         validation.tag_key(key)
         validation.version(version)
-        with self._writing(name):
+        with self._assets.writing(name):
             resource = self._version(name, version)
             tags = dict((resource.get("properties") or {}).get("tags") or {})
             if key in tags:
                 del tags[key]
                 resource["properties"]["tags"] = tags
-                self._put_version(name, resource)
+                self._assets.put_version(name, resource, mapping.KEEP)
 
     # -- aliases ------------------------------------------------------------------------------------
     def _alias_version(self, name: str, alias: str, container: Optional[Json] = None) -> str:
         container = container if container is not None else self._container(name)
         version = mapping.aliases(container).get(alias)
         if version is None:
-            raise MlflowException(
-                f"Registered model alias {alias} not found.", error_code=RESOURCE_DOES_NOT_EXIST
-            )
+            raise _alias_not_found(alias)
         return version
 
     def set_registered_model_alias(self, name, alias, version):
@@ -498,21 +389,21 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.alias(alias)
         validation.version(version)
         resource = self._version(name, version)
-        with self._writing(name):
+        with self._assets.writing(name):
             container = self._container(name)
             tags = mapping.container_tags(container)
             tags[mapping.alias_tag(alias)] = str(resource.get("name"))
             container.setdefault("properties", {})["tags"] = tags
-            self._put_container(name, container)
+            self._assets.put_container(name, container, mapping.KEEP)
 
     def delete_registered_model_alias(self, name, alias):
         validation.alias(alias)
-        with self._writing(name):
+        with self._assets.writing(name):
             container = self._container(name)
             tags = mapping.container_tags(container)
             if tags.pop(mapping.alias_tag(alias), None) is not None:
                 container["properties"]["tags"] = tags
-                self._put_container(name, container)
+                self._assets.put_container(name, container, mapping.KEEP)
 
     def get_model_version_by_alias(self, name, alias):
         validation.alias(alias, lookup=True)
@@ -527,9 +418,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             resource = self._version(name, version)
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise MlflowException(
-                    f"Registered model alias {alias} not found.", error_code=RESOURCE_DOES_NOT_EXIST
-                ) from None
+                raise _alias_not_found(alias) from None
             raise
         return self._entity(name, resource, container)
 

@@ -57,7 +57,7 @@ def artifact_location(source: str, tracking_uri: Optional[str]) -> str:
     scheme = urlparse(source).scheme
     if scheme == "runs":
         location = _run_location(source, tracking_uri)
-    elif scheme == "models" and source[len("models:/"):].startswith("m-"):
+    elif scheme == "models" and source[len("models:/"):].startswith("m-") and _logged_models_exist():
         location = _logged_model_location(source, tracking_uri)
     else:
         return source
@@ -87,6 +87,13 @@ def concrete_artifact_uri(uri: str, tracking_uri: Optional[str]) -> str:
         "tracking URI (MlflowClient(tracking_uri='http://...')) or mlflow.set_tracking_uri('http://...').",
         error_code=INVALID_PARAMETER_VALUE,
     )
+
+
+def _logged_models_exist() -> bool:
+    """MLflow 3 has logged models (``models:/m-<id>``); in MLflow 2 that URI names a registered model."""
+    from mlflow.tracking import MlflowClient
+
+    return hasattr(MlflowClient, "get_logged_model")
 
 
 def _client(tracking_uri: Optional[str]):

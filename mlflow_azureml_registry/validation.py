@@ -19,7 +19,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 MODEL_NAME_RULE = r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$"
 _MODEL_NAME = re.compile(MODEL_NAME_RULE)
-_VERSION = re.compile(r"\s*\+?[0-9]+\s*")
+_VERSION = re.compile(r"\s*[+-]?[0-9]+\s*")
 MAX_VERSION = 2**63 - 1  # MLflow's SQL registries keep versions in a 64-bit integer column
 _ALIAS = re.compile(r"[\w\-]+")
 _RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")  # MLflow's run id rule, matched in full
@@ -40,26 +40,50 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else f"{text[:60]}...' ({len(value) if isinstance(value, str) else '?'} chars)"
 
 
+def _mlflow_first(check: Callable[..., Any], *values: Any, hint: str = "") -> None:
+    """Run MLflow's own validator, so that what MLflow's SQL registry refuses is refused in its words, then
+    ``hint`` (its validators assume strings: others are left to the plugin's checks, which always follow)."""
+    if not all(v is None or isinstance(v, str) for v in values):
+        return
+    try:
+        check(*values)
+    except MlflowException as exc:
+        if not hint:
+            raise
+        raise MlflowException(f"{exc.message} {hint}", error_code=INVALID_PARAMETER_VALUE) from None
+
+
 def model_name(name: Any) -> str:
+    """A registered model name Azure ML accepts (``MODEL_NAME_RULE``); an empty one in MLflow's words."""
+    from mlflow.utils.validation import _validate_model_name
+
+    rule = (
+        f"Invalid registered model name {_short(name)}: Azure ML model names must match {MODEL_NAME_RULE} "
+        "(letters, digits, '-' and '_', starting with a letter or digit, at most 255 characters)."
+    )
+    _mlflow_first(_validate_model_name, name, hint=rule)
     if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
-        raise _invalid(
-            f"Invalid registered model name {_short(name)}: Azure ML model names must match {MODEL_NAME_RULE} "
-            "(letters, digits, '-' and '_', starting with a letter or digit, at most 255 characters)."
-        )
+        raise _invalid(rule)
     return name
 
 
 def version(value: Any) -> str:
-    """MLflow versions are positive integers; return the canonical string form.
+    """A version as MLflow names it, an integer; return the canonical string form.
 
+    Not-an-integer is refused in MLflow's words ("Parameter 'version' must be an integer, got 'abc'."). An
+    integer that names no version (0, -1) is left to the service, which answers not found, as MLflow does.
     ``int(value)`` alone (what MLflow's SQL registry does) would also take ``True``, ``1.9``, ``"1_0"`` (= 10)
     and non-ASCII digits, and fail with ``TypeError`` on ``None``: none of those names a version.
     """
+    from mlflow.utils.validation import _validate_model_version
+
     integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     number = int(value) if integer or (isinstance(value, str) and _VERSION.fullmatch(value)) else None
-    if number is None or number < 1:
-        raise _invalid(f"Parameter 'version' must be a positive integer, got {_short(value)}")
-    if number > MAX_VERSION:
+    if number is None:
+        if isinstance(value, str):
+            _mlflow_first(_validate_model_version, value)
+        raise _invalid(f"Parameter 'version' must be an integer, got {_short(value)}.")
+    if abs(number) > MAX_VERSION:
         raise _invalid(f"Parameter 'version' must be at most {MAX_VERSION}, got {_short(value)}")
     return str(number)
 
@@ -71,22 +95,31 @@ def _sendable(what: str, value: str) -> None:
         raise _invalid(f"{what} {_short(value)} contains {kind} at position {bad.start()}; Azure ML cannot store it")
 
 
-def tag_key(key: Any, *, reserved_prefix: str = "") -> str:
+def tag_key(key: Any) -> str:
+    """A tag key MLflow users may set: a non-empty string Azure ML can store, not one the plugin keeps for
+    itself (``mlflow.alias.*`` holds aliases, ``mlflow.lastUpdated`` MLflow's last-update time)."""
+    from mlflow.utils.validation import _validate_tag_name
+
+    from .mapping import ALIAS_TAG_PREFIX, is_reserved_tag
+
+    _mlflow_first(_validate_tag_name, key)
     if not isinstance(key, str) or not key.strip():
         raise _invalid(f"Tag key must be a non-empty string, got {_short(key)}")
     bad = _CONTROL.search(key)
     if bad:
         raise _invalid(f"Tag key {_short(key)} contains the control character {bad.group()!r}")
     _sendable("Tag key", key)
-    if reserved_prefix and key.startswith(reserved_prefix):
-        raise _invalid(
-            f"Tag key {key!r} is reserved: keys starting with {reserved_prefix!r} hold model aliases; "
-            "use set_registered_model_alias instead."
+    if is_reserved_tag(key):
+        what = (
+            f"keys starting with {ALIAS_TAG_PREFIX!r} hold model aliases; use set_registered_model_alias instead."
+            if key.startswith(ALIAS_TAG_PREFIX)
+            else "the plugin keeps MLflow's last-update time there; choose another key."
         )
+        raise _invalid(f"Tag key {key!r} is reserved: {what}")
     return key
 
 
-def _tags(tags: Any, check: Callable[[str, Any], None], reserved_prefix: str = "") -> dict[str, str]:
+def _tags(tags: Any, check: Callable[[str, Any], None]) -> dict[str, str]:
     result: dict[str, str] = {}
     if tags is None:
         return result
@@ -95,8 +128,8 @@ def _tags(tags: Any, check: Callable[[str, Any], None], reserved_prefix: str = "
     for tag in tags:
         if not hasattr(tag, "key") or not hasattr(tag, "value"):
             raise _invalid(f"Tags must be tag entities with a key and a value, got {_short(tag)}")
-        tag_key(tag.key, reserved_prefix=reserved_prefix)
-        check(tag.key, tag.value if tag.value is None else str(tag.value))
+        _mlflow_first(check, tag.key, tag.value if tag.value is None else str(tag.value))
+        tag_key(tag.key)
         value = "" if tag.value is None else str(tag.value)
         _sendable(f"Value of tag {tag.key!r}", value)
         result[tag.key] = value
@@ -106,9 +139,7 @@ def _tags(tags: Any, check: Callable[[str, Any], None], reserved_prefix: str = "
 def registered_model_tags(tags: Any) -> dict[str, str]:
     from mlflow.utils.validation import _validate_registered_model_tag
 
-    from .mapping import ALIAS_TAG_PREFIX
-
-    return _tags(tags, _validate_registered_model_tag, ALIAS_TAG_PREFIX)
+    return _tags(tags, _validate_registered_model_tag)
 
 
 def model_version_tags(tags: Any) -> dict[str, str]:
@@ -166,8 +197,8 @@ def description(value: Any) -> Optional[str]:
     return value
 
 
-def string_list(what: str, values: Any, shape: str) -> list[str]:
-    """A list parameter (``order_by``, ``stages``) as a ``list`` of strings; None is empty.
+def sequence(what: str, values: Any, items: str) -> list[Any]:
+    """A list parameter (``order_by``, ``stages``) as a ``list``; None is empty.
 
     Any ``Sequence`` is taken, not only ``list``: ``mlflow server`` passes the store the request's protobuf
     repeated field (``RepeatedScalarContainer``, a registered ``Sequence``), and callers pass tuples.
@@ -176,11 +207,17 @@ def string_list(what: str, values: Any, shape: str) -> list[str]:
     if values is None:
         return []
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise _invalid(f"Invalid {what} {_short(values)}: expected a list of {shape} strings")
-    for value in values:
-        if not isinstance(value, str):
-            raise _invalid(f"Invalid {what} entry {_short(value)}: expected {shape}")
+        raise _invalid(f"Parameter {what!r} must be a list of {items}, got {_short(values)}")
     return list(values)
+
+
+def string_list(what: str, values: Any, items: str) -> list[str]:
+    """:func:`sequence`, whose entries must be strings."""
+    entries = sequence(what, values, items)
+    for value in entries:
+        if not isinstance(value, str):
+            raise _invalid(f"Parameter {what!r} must be a list of {items}, got the entry {_short(value)}")
+    return entries
 
 
 def stages(values: Any) -> Optional[list[str]]:
@@ -189,7 +226,7 @@ def stages(values: Any) -> Optional[list[str]]:
     An empty list is None (all stages), as in MLflow, whose server passes an empty repeated field."""
     from .stages import canonical
 
-    names = string_list("stages", values, "stage name")
+    names = sequence("stages", values, "stage names")
     return [canonical(stage) for stage in names] if names else None
 
 

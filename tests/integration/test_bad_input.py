@@ -141,7 +141,8 @@ def _token_of_another_search(c: Ctx) -> Any:
 
 LONG = "a" * 256
 NAME_RULE = "Invalid registered model name"
-VERSION_RULE = "Parameter 'version' must be"
+# MLflow's own words, which differ: "Parameter 'version' must be an integer" (3.x), "Model version ..." (2.16).
+VERSION_RULE = "must be an integer"
 
 NAMES = [
     bad("create-empty", lambda c: c.client.create_registered_model(""), INVALID, NAME_RULE, offline=True),
@@ -176,8 +177,6 @@ VERSIONS = [
     bad(f"version-{label}", (lambda v: lambda c: c.client.get_model_version(c.name, v))(value), INVALID, fragment,
         offline=True)
     for label, value, fragment in [
-        ("zero", 0, VERSION_RULE),
-        ("negative", -1, VERSION_RULE),
         ("text", "abc", VERSION_RULE),
         ("decimal-text", "1.5", VERSION_RULE),
         ("float", 1.5, VERSION_RULE),
@@ -193,14 +192,18 @@ VERSIONS = [
         ("dotdot", "..", VERSION_RULE),
     ]
 ] + [
+    # Integers that name no version: not found, as in MLflow's registry (the service is asked).
+    bad("version-zero", lambda c: c.client.get_model_version(c.name, 0), MISSING, "version=0) not found"),
+    bad("version-negative", lambda c: c.client.get_model_version(c.name, -1), MISSING, "version=-1) not found"),
     bad("version-missing", lambda c: c.client.get_model_version(c.name, 99), MISSING, "version=99) not found"),
     bad("version-of-missing-model", lambda c: c.client.get_model_version(c.missing, 1), MISSING, "not found"),
     bad("delete-version-text", lambda c: c.client.delete_model_version(c.name, "abc"), INVALID, VERSION_RULE,
         offline=True),
-    bad("update-version-zero", lambda c: c.client.update_model_version(c.name, 0, "x"), INVALID, VERSION_RULE,
-        offline=True),
-    bad("download-uri-negative", lambda c: c.client.get_model_version_download_uri(c.name, -5), INVALID,
-        VERSION_RULE, offline=True),
+    # An integer that names no version is not found, as in MLflow's registry.
+    bad("update-version-zero", lambda c: c.client.update_model_version(c.name, 0, "x"), MISSING,
+        "version=0) not found"),
+    bad("download-uri-negative", lambda c: c.client.get_model_version_download_uri(c.name, -5), MISSING,
+        "version=-5) not found"),
 ]
 
 STAGE_RULE = "Invalid Model Version stage"
@@ -258,8 +261,8 @@ ALIASES = [
         "not found"),
     bad("alias-missing-model", lambda c: c.client.set_registered_model_alias(c.missing, "ok", 1), MISSING,
         "not found"),
-    bad("get-alias-missing", lambda c: c.client.get_model_version_by_alias(c.name, "nope"), MISSING,
-        "alias nope not found"),
+    bad("get-alias-missing", lambda c: c.client.get_model_version_by_alias(c.name, "nope"), INVALID,
+        "alias nope not found"),  # MLflow's SQL registry's code
     bad("get-alias-bad-chars", lambda c: c.client.get_model_version_by_alias(c.name, "a.b"), INVALID, ALIAS_CHARS,
         offline=True),
     bad("delete-alias-empty", lambda c: c.client.delete_registered_model_alias(c.name, ""), INVALID,
@@ -278,12 +281,13 @@ def _version_tag(key: Any, value: Any) -> Callable[[Ctx], Any]:
 
 
 TAGS = [
-    bad("model-tag-empty-key", _model_tag("", "v"), INVALID, "non-empty", offline=True),
-    bad("model-tag-none-key", _model_tag(None, "v"), INVALID, "non-empty", offline=True),
+    bad("model-tag-empty-key", _model_tag("", "v"), INVALID, 'Invalid value "" for parameter \'key\'', offline=True),
+    bad("model-tag-none-key", _model_tag(None, "v"), INVALID, "Missing value for required parameter 'key'",
+        offline=True),
     bad("model-tag-251-char-key", _model_tag("k" * 251, "v"), INVALID, "250", offline=True),
-    bad("model-tag-nul-key", _model_tag("a\x00", "v"), INVALID, "control character", offline=True),
+    bad("model-tag-nul-key", _model_tag("a\x00", "v"), INVALID, "Names may only contain", offline=True),
     bad("model-tag-newline-key", _model_tag("a\n", "v"), INVALID, "control character", offline=True),
-    bad("model-tag-tab-key", _model_tag("a\tb", "v"), INVALID, "control character", offline=True),
+    bad("model-tag-tab-key", _model_tag("a\tb", "v"), INVALID, "Names may only contain", offline=True),
     bad("model-tag-dotdot-key", _model_tag("../x", "v"), INVALID, "Invalid value", offline=True),
     bad("model-tag-hash-key", _model_tag("a#b", "v"), INVALID, "Invalid value", offline=True),
     bad("model-tag-alias-key", _model_tag("mlflow.alias.x", "1"), INVALID, "reserved", offline=True),
@@ -293,14 +297,14 @@ TAGS = [
     bad("model-tag-missing-model", lambda c: c.client.set_registered_model_tag(c.missing, "k", "v"), MISSING,
         "not found"),
     bad("delete-model-tag-empty-key", lambda c: c.client.delete_registered_model_tag(c.name, ""), INVALID,
-        "non-empty", offline=True),
+        'Invalid value "" for parameter', offline=True),
     bad("delete-model-tag-alias-key",
         lambda c: c.client.delete_registered_model_tag(c.name, "mlflow.alias.champion"), INVALID, "reserved",
         offline=True),
     bad("delete-model-tag-missing-model", lambda c: c.client.delete_registered_model_tag(c.missing, "team"),
         MISSING, "not found"),
-    bad("version-tag-empty-key", _version_tag("", "v"), INVALID, "non-empty", offline=True),
-    bad("version-tag-control-key", _version_tag("a\x1b", "v"), INVALID, "control character", offline=True),
+    bad("version-tag-empty-key", _version_tag("", "v"), INVALID, 'Invalid value "" for parameter', offline=True),
+    bad("version-tag-control-key", _version_tag("a\x1b", "v"), INVALID, "Names may only contain", offline=True),
     bad("version-tag-huge-value", _version_tag("k", "v" * 100_001), INVALID, "length", offline=True),
     bad("version-tag-nul-value", _version_tag("k", "\x00"), INVALID, "NUL", offline=True),
     bad("version-tag-missing-version", lambda c: c.client.set_model_version_tag(c.name, 99, "k", "v"), MISSING,
@@ -308,13 +312,13 @@ TAGS = [
     bad("delete-version-tag-bad-version", lambda c: c.client.delete_model_version_tag(c.name, "abc", "k"),
         INVALID, VERSION_RULE, offline=True),
     bad("delete-version-tag-none-key", lambda c: c.client.delete_model_version_tag(c.name, 1, None), INVALID,
-        "non-empty", offline=True),
+        "Missing value for required parameter 'key'", offline=True),
     bad("create-model-bad-tag", lambda c: c.client.create_registered_model(c.missing, tags={"": "x"}), INVALID,
-        "non-empty", offline=True),
+        'Invalid value "" for parameter', offline=True),
     bad("create-model-nul-tag-value", lambda c: c.client.create_registered_model(c.missing, tags={"k": "\x00"}),
         INVALID, "NUL", offline=True),
     bad("create-version-bad-tag", lambda c: c.create(str(c.folder), tags={"bad\nkey": "v"}), INVALID,
-        "control character", offline=True),
+        "Names may only contain", offline=True),
 ]
 
 DESCRIPTIONS = [
@@ -366,7 +370,7 @@ SEARCH = [
     bad("version-filter-unterminated-in", _versions("name IN ('a'"), INVALID, "Invalid clause", offline=True),
     bad("version-filter-run-id-comparator", _versions("run_id > 'x'"), INVALID, "comparator", offline=True),
     bad("version-filter-not-a-string", _versions(5), INVALID, "filter", offline=True),
-    bad("order-by-unknown-key", _models(None, order_by=["foo"]), INVALID, "order_by", offline=True),
+    bad("order-by-unknown-key", _models(None, order_by=["foo"]), INVALID, "Invalid order by key 'foo'", offline=True),
     bad("order-by-bad-direction", _models(None, order_by=["name sideways"]), INVALID, "order_by", offline=True),
     bad("order-by-string", _models(None, order_by="name"), INVALID, "order_by", offline=True),
     bad("order-by-none-item", _models(None, order_by=[None]), INVALID, "order_by", offline=True),
@@ -375,7 +379,6 @@ SEARCH = [
     bad("version-order-by-unknown-key", _versions(None, order_by=["foo DESC"]), INVALID, "foo", offline=True),
     bad("version-order-by-stage", _versions(None, order_by=["current_stage"]), INVALID, "current_stage",
         offline=True),
-    bad("max-results-zero", _models(None, max_results=0), INVALID, "max_results", offline=True),
     bad("max-results-negative", _models(None, max_results=-1), INVALID, "max_results", offline=True),
     bad("max-results-huge", _models(None, max_results=10**9), INVALID, "at most", offline=True),
     bad("max-results-text", _models(None, max_results="5"), INVALID, "max_results", offline=True),
@@ -383,13 +386,13 @@ SEARCH = [
     bad("max-results-bool", _models(None, max_results=True), INVALID, "max_results", offline=True),
     bad("version-max-results-zero", _versions(None, max_results=0), INVALID, "max_results", offline=True),
     bad("version-max-results-huge", _versions(None, max_results=10**9), INVALID, "at most", offline=True),
-    bad("page-token-garbage", _models(None, page_token="garbage"), INVALID, "page_token", offline=True),
-    bad("page-token-foreign-base64", _models(None, page_token="eyJhIjoxfQ=="), INVALID, "page_token",
+    bad("page-token-garbage", _models(None, page_token="garbage"), INVALID, "Invalid page token", offline=True),
+    bad("page-token-foreign-base64", _models(None, page_token="eyJhIjoxfQ=="), INVALID, "Invalid page token",
         offline=True),
-    bad("page-token-int", _models(None, page_token=5), INVALID, "page_token", offline=True),
-    bad("page-token-unicode", _models(None, page_token="模型"), INVALID, "page_token", offline=True),
-    bad("version-page-token-garbage", _versions(None, page_token="!!!"), INVALID, "page_token", offline=True),
-    bad("page-token-tampered", _tampered_token, INVALID, "page_token"),
+    bad("page-token-int", _models(None, page_token=5), INVALID, "Invalid page token", offline=True),
+    bad("page-token-unicode", _models(None, page_token="模型"), INVALID, "Invalid page token", offline=True),
+    bad("version-page-token-garbage", _versions(None, page_token="!!!"), INVALID, "Invalid page token", offline=True),
+    bad("page-token-tampered", _tampered_token, INVALID, "Invalid page token"),
     bad("page-token-of-another-search", _token_of_another_search, INVALID, "another search"),
 ]
 
@@ -468,12 +471,11 @@ SOURCES = [
         offline=True),
     bad("source-models-missing-version", lambda c: c.create(f"models:/{c.name}/99"), MISSING, "not found"),
     bad("source-models-missing-model", lambda c: c.create(f"models:/{c.missing}/1"), MISSING, "not found"),
-    bad("source-models-missing-alias", lambda c: c.create(f"models:/{c.name}@nope"), MISSING, "alias nope"),
+    bad("source-models-missing-alias", lambda c: c.create(f"models:/{c.name}@nope"), INVALID, "alias nope"),
     bad("source-models-empty-stage", lambda c: c.create(f"models:/{c.name}/Production"), MISSING, "No versions"),
     bad("source-models-unknown-stage", lambda c: c.create(f"models:/{c.name}/Bogus"), INVALID, STAGE_RULE,
         offline=True),
-    bad("source-models-version-zero", lambda c: c.create(f"models:/{c.name}/0"), INVALID, VERSION_RULE,
-        offline=True),
+    bad("source-models-version-zero", lambda c: c.create(f"models:/{c.name}/0"), MISSING, "version=0) not found"),
     bad("source-models-empty", lambda c: c.create("models:/"), INVALID, "models:/<name>/<version>", offline=True),
     bad("source-models-name-only", lambda c: c.create(f"models:/{c.name}"), INVALID, "models:/<name>/<version>",
         offline=True),
@@ -541,14 +543,14 @@ SOURCES = [
 MODEL_URIS = [
     bad("load-missing-model", _download("models:/{c.missing}/1"), MISSING, "not found"),
     bad("load-missing-version", _download("models:/{c.name}/99"), MISSING, "version=99) not found"),
-    bad("load-version-zero", _download("models:/{c.name}/0"), INVALID, VERSION_RULE),
+    bad("load-version-zero", _download("models:/{c.name}/0"), MISSING, "version=0) not found"),
     bad("load-unknown-stage", _download("models:/{c.name}/Bogus"), INVALID, STAGE_RULE),
-    bad("load-missing-alias", _download("models:/{c.name}@nope"), MISSING, "alias nope not found"),
+    bad("load-missing-alias", _download("models:/{c.name}@nope"), INVALID, "alias nope not found"),
     bad("load-bad-alias", _download("models:/{c.name}@a.b"), INVALID, ALIAS_CHARS, offline=True),
     bad("load-bad-name", _download("models:/bad name/1"), INVALID, NAME_RULE, offline=True),
     bad("load-latest-of-missing-model", _download("models:/{c.missing}/latest"), MISSING, "not found"),
     bad("load-missing-path-in-version", _download("models:/{c.name}/1/not-there"), MISSING, "No artifacts"),
-    bad("pyfunc-load-missing-alias", _load("models:/{c.name}@nope"), MISSING, "alias nope not found"),
+    bad("pyfunc-load-missing-alias", _load("models:/{c.name}@nope"), INVALID, "alias nope not found"),
     bad("pyfunc-load-bad-name", _load("models:/-bad/1"), INVALID, NAME_RULE, offline=True),
     bad("artifact-uri-no-datastore", _download("{c.registry}/datastores"), INVALID, "artifact URI", offline=True),
     bad("artifact-uri-no-paths", _download("{c.registry}/datastores/workspaceblobstore"), INVALID, "artifact URI",

@@ -45,11 +45,14 @@ def test_create_protocol_request_sequence(workspace, client, model_name, sklearn
     # Datastore and secret are cached per process, so they may be absent here.
     calls = [c for c in calls if not c[1].startswith("datastores/")]
     assert calls == [
-        ("GET", f"models/{model_name}"),
-        ("GET", f"models/{model_name}/versions/1"),  # 404: the number is free
+        ("GET", f"models/{model_name}"),  # the model exists, before any upload
+        ("GET", f"models/{model_name}"),  # under the write lease: nextVersion
         ("PUT", f"models/{model_name}/versions/1"),
         ("GET", f"models/{model_name}/versions/1"),  # verify the registration id
+        ("PUT", f"models/{model_name}"),  # the model's last update is the version's creation, as in MLflow
     ]
+    version = client.get_model_version(model_name, "1")
+    assert client.get_registered_model(model_name).last_updated_timestamp == version.creation_timestamp
 
 
 def test_version_exists_only_after_its_files(workspace, client, model_name, sklearn_model_dir):

@@ -7,6 +7,7 @@ from mlflow.entities.model_registry.model_version_tag import ModelVersionTag
 from mlflow.exceptions import MlflowException
 
 WRITES = {"PUT", "POST", "DELETE", "PATCH"}
+LAST_UPDATED = "mlflow.lastUpdated"
 
 
 @pytest.fixture
@@ -50,7 +51,10 @@ def test_registered_model_description_and_tags(workspace, client, registered, ml
     model = client.get_registered_model(registered)
     assert (model.description, model.tags) == ("second", {"owner": "alice"})
     container = workspace.state.get_model("local-ws", registered)["properties"]
-    assert container["description"] == "second" and container["tags"] == {"owner": "alice"}
+    # What Azure ML users see: the user's tags, and MLflow's last update (tag writes do not move it in MLflow,
+    # Azure ML's lastModifiedAt does, so the plugin keeps MLflow's there).
+    assert container["description"] == "second"
+    assert container["tags"] == {"owner": "alice", LAST_UPDATED: str(model.last_updated_timestamp)}
 
 
 def test_version_description_tags_and_delete(workspace, client, registered, ml_client):
@@ -61,7 +65,8 @@ def test_version_description_tags_and_delete(workspace, client, registered, ml_c
     mv = client.get_model_version(registered, "2")
     assert (mv.description, mv.tags) == ("v2 notes", {"validated": "yes"})
     asset = ml_client.models.get(registered, version="2")
-    assert (asset.description, asset.tags) == ("v2 notes", {"validated": "yes"})
+    stamp = str(mv.last_updated_timestamp)  # a tag write is no update in MLflow: the version keeps its time
+    assert (asset.description, asset.tags) == ("v2 notes", {"validated": "yes", LAST_UPDATED: stamp})
     client.delete_model_version(registered, "3")
     with pytest.raises(MlflowException) as info:
         client.get_model_version(registered, "3")
@@ -139,7 +144,7 @@ def test_aliases(workspace, client, registered, iris):
     client.delete_model_version(registered, "3")  # the alias goes with its version
     with pytest.raises(MlflowException) as info:
         client.get_model_version_by_alias(registered, "champion")
-    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"  # MLflow's SQL registry's code for a missing alias
     assert client.get_registered_model(registered).aliases == {}
 
 

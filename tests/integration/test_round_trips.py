@@ -35,5 +35,6 @@ def test_blob_requests(rows):
     for call in ("get_registered_model", "get_model_version", "get_latest_versions"):
         assert rows[call].blob == 0
     # writes hold the model's lease (acquire + release): the API has no conditional writes
-    for call in ("transition_model_version_stage", "set_model_version_tag", "set_registered_model_alias"):
+    for call in ("transition_model_version_stage", "set_model_version_tag", "set_registered_model_alias",
+                 "delete_model_version"):
         assert rows[call].blob == 2

@@ -186,7 +186,7 @@ def test_non_integer_versions_are_skipped():
     "filter_string, names",
     [
         ("tags.k IN ('a')", "tag"),
-        ("name > 'a'", "'>'"),
+        ("name > 'a'", "Invalid comparator for attribute: >"),  # MLflow's SQL registry's words
         ("name = 'a' OR name = 'b'", "OR"),
         ("tags.k IS NULL", "tags.k"),
         ("run_id = 'x'", "run_id"),
@@ -217,9 +217,20 @@ def test_invalid_version_filters_name_the_offending_part(filter_string, names):
     assert fake.calls == []  # refused before any request
 
 
-@pytest.mark.parametrize("max_results", [0, -1, 1001, "10", True, 2.0])
+@pytest.mark.parametrize("max_results", [-1, 1001, "10", True, 2.0])
 def test_registered_model_max_results_limits(max_results):
     assert _code(lambda: _rm(FakeRegistry(), max_results=max_results))[0] == "INVALID_PARAMETER_VALUE"
+
+
+def test_registered_model_max_results_zero_is_an_empty_page_that_starts_over():
+    """MLflow's SQL registry takes 0 for registered models: nothing, and a token; the token still pages."""
+    fake = FakeRegistry()
+    for name in ("a", "b", "c"):
+        fake.add(name)
+    empty = _rm(fake, max_results=0)
+    assert list(empty) == [] and empty.token
+    assert [m.name for m in _rm(fake, max_results=2, page_token=empty.token)] == ["a", "b"]
+    assert _code(lambda: _mv(FakeRegistry(), max_results=0))[0] == "INVALID_PARAMETER_VALUE"  # versions: >= 1
 
 
 def test_version_max_results_limit_and_defaults():
@@ -238,8 +249,8 @@ def test_version_max_results_limit_and_defaults():
         (["name DESC"], True),
         (["timestamp DESC"], True),
         (["last_updated_timestamp"], True),
-        (["creation_timestamp ASC"], True),
-        (["attribute.name DESC"], True),
+        (["creation_timestamp ASC"], False),  # MLflow's SQL registry orders models by name and last update only
+        (["attribute.name DESC"], False),  # MLflow's SQL registry refuses it too
         (["timestamp", "last_updated_timestamp"], False),
         (["name", "name DESC"], False),
         (["tags.x"], False),
@@ -264,7 +275,7 @@ def test_orders_and_tie_breakers():
     fake.add("a", created=1)
     fake.add("c", created=2)
     assert [m.name for m in _rm(fake, order_by=["timestamp DESC"])] == ["c", "a", "b"]
-    assert [m.name for m in _rm(fake, order_by=["creation_timestamp ASC", "name DESC"])] == ["b", "a", "c"]
+    assert [m.name for m in _rm(fake, order_by=["timestamp ASC", "name DESC"])] == ["b", "a", "c"]
     fake.add("m", versions=[_version(1, created=5), _version(2, created=3), _version(3, created=5)])
     # MLflow's default: last_updated_timestamp DESC, name ASC, version_number DESC
     assert [mv.version for mv in _mv(fake, "name = 'm'")] == ["3", "1", "2"]

@@ -107,7 +107,7 @@ def test_bad_artifact_uri_is_invalid_parameter():
         lambda s: s.create_registered_model("x" * 256),
         lambda s: s.get_registered_model("a/b"),
         lambda s: s.get_model_version("m", "one"),
-        lambda s: s.get_model_version("m", "0"),
+        lambda s: s.get_model_version("m", "1.5"),
         lambda s: s.transition_model_version_stage("m", "1", "Development", False),
         lambda s: s.set_registered_model_alias("m", "latest", "1"),
         lambda s: s.set_registered_model_alias("m", "bad alias", "1"),
