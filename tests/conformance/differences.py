@@ -1,0 +1,99 @@
+"""The by-design differences from MLflow's SQL registry, each with its reason and the exact answers it allows.
+
+This is the table "Differences from MLflow's registry" of docs/design.md, as code: a test keeps the two the same.
+A difference allows a step's answers to differ only as its ``check`` says; any other difference fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .harness import Error
+from .scenarios import MLFLOW_3
+
+
+def _refused(code: str) -> Callable[[Any, Any], bool]:
+    return lambda ours, theirs: isinstance(ours, Error) and ours.code == code
+
+
+def _without_dangling_alias(ours: Any, theirs: Any, alias: str) -> bool:
+    """MLflow kept ``alias`` of a deleted version: it names a missing version, or the model still lists it."""
+    if isinstance(ours, Error) and isinstance(theirs, Error):
+        return (ours.code, theirs.code) == ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
+    if isinstance(ours, dict) and isinstance(theirs, dict) and alias in theirs.get("aliases", {}):
+        return ours == {**theirs, "aliases": {k: v for k, v in theirs["aliases"].items() if k != alias}}
+    return False
+
+
+@dataclass(frozen=True)
+class Difference:
+    id: str
+    reason: str
+    steps: dict[str, tuple[str, ...]] = field(default_factory=dict)  # scenario -> step labels it covers
+    check: Callable[[Any, Any], bool] = lambda ours, theirs: False  # (plugin answer, MLflow's) -> allowed
+
+
+DIFFERENCES = [
+    Difference(
+        "rename-delete-model",
+        "Azure ML model containers cannot be renamed or deleted (the support matrix): the plugin refuses with "
+        "NOT_IMPLEMENTED before its store sends any request, and says what to do instead.",
+        {"registered_models": ("rename", "delete")},
+        _refused("NOT_IMPLEMENTED"),
+    ),
+    Difference(
+        "azure-name-rule",
+        "Azure ML model names match ^[a-zA-Z0-9][a-zA-Z0-9\\-_]{0,254}$; other names MLflow takes are refused with "
+        "INVALID_PARAMETER_VALUE quoting the rule, never renamed.",
+        {"invalid_input": ("name-with-space",)},
+        _refused("INVALID_PARAMETER_VALUE"),
+    ),
+    Difference(
+        "sources-must-exist",
+        "The plugin copies a version's files into Azure ML when it creates the version, so a source whose files "
+        "cannot be read is refused (RESOURCE_DOES_NOT_EXIST); MLflow's registry only records the source string.",
+        {"invalid_input": ("source-not-there",)},
+        _refused("RESOURCE_DOES_NOT_EXIST"),
+    ),
+    Difference(
+        "download-uri",
+        "get_model_version_download_uri answers where Azure ML keeps the files (an azureml-registry:// datastore "
+        "URI with the manifest digest), not the source; loading it needs the plugin and an Azure credential.",
+    ),
+    Difference(
+        "archive-stage-error-code",
+        "Archiving into a stage that is not Staging or Production: MLflow's SQL registry raises with no code "
+        "(INTERNAL_ERROR, HTTP 500, which its REST client retries); the plugin answers INVALID_PARAMETER_VALUE "
+        "with MLflow's words.",
+        {"stages": ("archive-to-none",)},
+        # Over REST, MLflow's answer is its client giving up on the 500s; in process, MLflow's own words.
+        lambda ours, theirs: isinstance(ours, Error) and isinstance(theirs, Error)
+        and (ours.code, theirs.code) == ("INVALID_PARAMETER_VALUE", "INTERNAL_ERROR")
+        and "because 'None' is not an Active stage. Valid stages are ['Staging', 'Production']" in ours.message
+        and (theirs.message == ours.message or theirs.message.startswith("API request to")),
+    ),
+    Difference(
+        "alias-of-deleted-version",
+        "Deleting a version drops its aliases, as MLflow 3 does. MLflow 2.16's SQL registry means to, but compares "
+        "the alias's integer version with the string it is given, so the alias stays and then names a version "
+        "that is gone (RESOURCE_DOES_NOT_EXIST); the plugin answers as MLflow 3 on every MLflow.",
+        {"aliases": ("by-alias-of-deleted", "model-after")},
+        lambda ours, theirs: not MLFLOW_3 and _without_dangling_alias(ours, theirs, "old"),
+    ),
+    Difference(
+        "user-id",
+        "A version's user_id is the identity Azure ML recorded as its creator (systemData.createdBy); MLflow's "
+        "registry leaves it empty without authentication. Not compared.",
+    ),
+    Difference(
+        "accidental-inputs",
+        "Inputs MLflow takes only by accident are refused with INVALID_PARAMETER_VALUE: a version of True, 1.9 or "
+        "'1_0' (int() reads 10), non-ASCII digits, text Azure ML cannot store (NUL, lone surrogates).",
+    ),
+]
+
+
+def allowed(scenario: str) -> dict[str, Callable[[Any, Any], bool]]:
+    """step label -> check, for one scenario."""
+    return {step: d.check for d in DIFFERENCES for step in d.steps.get(scenario, ())}
