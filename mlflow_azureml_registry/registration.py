@@ -75,12 +75,22 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
     folder = gateway.blob_folder(UPLOAD_DATASTORE)
     indicator = f"{location.path}/{snap.indicator}"
     if folder.is_complete(indicator):
-        _logger.info("Model files already uploaded at %s; reusing them", location.path)
-        snap = complete_digests(snap.without_contents())
-        manifest = snap.manifest()
-        # An upload made by the Azure ML SDK has no manifest yet; the content decides it, so add it if absent.
-        folder.upload_bytes(manifest_blob(location.path), manifest, overwrite=False)
-        return UploadedFolder(location, snap, reused=True, manifest_sha256=sha256_hex(manifest))
+        reused = complete_digests(snap.without_contents())
+        manifest = reused.manifest()
+        stored = folder.read(manifest_blob(location.path))
+        mismatch = _stored_mismatch(folder, location.path, reused, manifest, stored)
+        if mismatch is None:
+            _logger.info("Model files already uploaded at %s; reusing them", location.path)
+            if stored is None:  # an upload made by the Azure ML SDK, which writes no manifest: the content decides it
+                folder.upload_bytes(manifest_blob(location.path), manifest, overwrite=False)
+            return UploadedFolder(location, reused, reused=True, manifest_sha256=sha256_hex(manifest))
+        # The path is content-addressed: left as it is, every later registration of these files would be broken.
+        _logger.warning("The upload at %s does not hold these files (%s); uploading them again", location.path,
+                        mismatch)
+        wanted = {f"{location.path}/{f.relative_path}" for f in snap.files}
+        for entry in folder.list(location.path):
+            if entry.name not in wanted:
+                folder.delete(entry.name)
     with transfer_progress(f"Uploading {model.folder_name} to Azure ML", snap.total_size) as progress:
         kept = snap.contents  # small files' bytes, read for the content hash: sent as they are
         sent = folder.upload_files(
@@ -105,6 +115,32 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
     folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})
     remember(snap)
     return UploadedFolder(location, snap, reused=False, manifest_sha256=sha256_hex(manifest))
+
+
+def _stored_mismatch(
+    folder: Any, path: str, snap: FolderSnapshot, manifest: bytes, stored: Optional[bytes]
+) -> Optional[str]:
+    """Why a completed upload at ``path`` cannot be reused for ``snap``, or None when it can.
+
+    The completion marker says an upload finished, not that its blobs are still these files: anyone with the
+    datastore's SAS can overwrite them afterwards. So the ``stored`` manifest must be this folder's (when there is
+    one: the Azure ML SDK writes none), and the blobs under the folder exactly its files, at their sizes. Costs a
+    manifest GET and one listing per 5,000 blobs. A file overwritten with other bytes of the same size, manifest
+    untouched, is not seen here (that would take reading every file back); the manifest check of every download
+    still refuses it.
+    """
+    if stored is not None and stored != manifest:
+        return "its manifest lists other files"
+    expected = {f"{path}/{f.relative_path}": f.size for f in snap.files}
+    for entry in folder.list(path):
+        size = expected.pop(entry.name, None)
+        if size is None:
+            return f"{entry.name!r} is not one of the files"
+        if size != entry.size:
+            return f"{entry.name!r} has {entry.size} bytes, not {size}"
+    if expected:
+        return f"{min(expected)!r} is missing"
+    return None
 
 
 def next_version(container: dict[str, Any]) -> int:

@@ -188,6 +188,15 @@ class BlobFolder:
         except AzureError as exc:
             raise storage_error(exc, f"upload of {blob_name!r}") from None
 
+    def delete(self, blob_name: str) -> None:
+        """Delete one blob; one already gone is what was asked."""
+        try:
+            self._container.get_blob_client(blob_name).delete_blob()
+        except ResourceNotFoundError:
+            pass
+        except AzureError as exc:
+            raise storage_error(exc, f"deleting blob {blob_name!r}") from None
+
     def mark_complete(self, blob_name: str, metadata: dict[str, str]) -> None:
         try:
             self._container.get_blob_client(blob_name).set_blob_metadata({**metadata, **UPLOAD_CONFIRMATION})
