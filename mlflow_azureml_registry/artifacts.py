@@ -7,6 +7,7 @@ create protocol only, so this repository is read-only.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import posixpath
@@ -23,6 +24,7 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from . import session
 from .azure.blobs import Destination
 from .azure.errors import IntegrityError
+from .azure.leases import LEASE_PREFIX
 from .content import parse_manifest_entries, sha256_hex
 from .errors import azure_errors
 from .progress import transfer_progress
@@ -91,6 +93,7 @@ class AzureMLArtifactRepository(ArtifactRepository):
         relative = (path or "").strip("/")
         if relative and ".." in relative.split("/"):
             raise MlflowException(f"Invalid artifact path {path!r}", error_code=INVALID_PARAMETER_VALUE)
+        _check_scope(self.location.path, self.artifact_uri)
         return self.location.child(relative).path
 
     # -- read ---------------------------------------------------------------------------------------
@@ -171,8 +174,13 @@ class AzureMLArtifactRepository(ArtifactRepository):
                 relative = name[len(root):] if name.startswith(root) else name
                 plan.append((name, size, destination.join(relative)))
             total = sum(size for _, size, _ in plan)
-            with transfer_progress(f"Downloading {self.location.path.rsplit('/', 1)[-1]}", total) as progress:
-                folder.download_files(plan, expected_sha256=expected, progress=progress)
+            undo = _Undo(dst_root.resolve(), [dest for _, _, dest in plan])
+            try:
+                with transfer_progress(f"Downloading {self.location.path.rsplit('/', 1)[-1]}", total) as progress:
+                    folder.download_files(plan, expected_sha256=expected, progress=progress)
+            except BaseException:
+                undo()  # a failed download leaves nothing of the model behind, and touches nothing else
+                raise
         return str(dst_root / artifact_path) if artifact_path else str(dst_root)
 
     # -- write (refused) ----------------------------------------------------------------------------
@@ -184,6 +192,56 @@ class AzureMLArtifactRepository(ArtifactRepository):
 
     def delete_artifacts(self, artifact_path=None):
         raise MlflowException(_READ_ONLY, error_code=NOT_IMPLEMENTED)
+
+
+def _check_scope(path: str, artifact_uri: str) -> None:
+    """Reads stay inside one model's folder: never the datastore's root, all of ``LocalUpload`` (every model's
+    files) or one upload's parent, nor the plugin's own lease blobs. ``INVALID_PARAMETER_VALUE`` otherwise."""
+    parts = [p for p in path.split("/") if p]
+    too_wide = (
+        not parts
+        or (parts[0] == "LocalUpload" and len(parts) < 3)
+        or parts[0] == LEASE_PREFIX.strip("/").split("/")[0]
+    )
+    if too_wide:
+        raise MlflowException(
+            f"Refusing to read {artifact_uri!r}: it is not inside one model version's folder (it would read "
+            f"{'the whole datastore' if not parts else repr('/'.join(parts)) + ' and everything under it'}). "
+            "Use the URI get_model_version_download_uri returns, or a path under it.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+
+
+class _Undo:
+    """What a download is about to write under ``root``, to remove again if it fails: the files that were not
+    there before and the folders it makes. One listing per folder, not a system call per file."""
+
+    def __init__(self, root: Path, files: list[Path]) -> None:
+        self.files = files
+        self.existed: set[Path] = set()
+        self.made: list[Path] = []
+        by_parent: dict[Path, list[Path]] = {}
+        for f in files:
+            by_parent.setdefault(f.parent, []).append(f)
+        for parent, inside in by_parent.items():
+            try:
+                present = set(os.listdir(parent))
+            except FileNotFoundError:
+                present = set()
+                folder = parent
+                while folder != root and root in folder.parents and not folder.exists():
+                    self.made.append(folder)
+                    folder = folder.parent
+            self.existed.update(f for f in inside if f.name in present)
+
+    def __call__(self) -> None:
+        for path in self.files:
+            if path not in self.existed:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        for folder in sorted(set(self.made), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: nothing else is removed
 
 
 # LocalUpload/<hash>/<folder>/<file>: the manifest is keyed by <file>, the path inside the folder.

@@ -57,6 +57,44 @@ def test_a_changed_file_is_an_error_not_a_silent_bad_model(registered, tmp_path,
     assert not (tmp_path / blob).exists()  # the bad file is not left behind
 
 
+@pytest.mark.parametrize("blob", ["MLmodel", "data/big.bin"])
+def test_a_failed_download_removes_what_it_wrote_and_only_that(registered, tmp_path, blob):
+    """Issue #15: only the bad file used to go; the rest of the model stayed in dst_path."""
+    name, version, folder, prefix, container, _ = registered
+    original = (folder / blob).read_bytes()
+    container.upload_blob(f"{prefix}/{blob}", original[:-1] + bytes([original[-1] ^ 1]), overwrite=True)
+    dst = tmp_path / "dst"
+    (dst / "data").mkdir(parents=True)
+    (dst / "mine.txt").write_text("the caller's")  # what was there before stays as it was
+    (dst / "data" / "keep.bin").write_bytes(b"keep")
+    with pytest.raises(MlflowException) as info:
+        mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(dst))
+    assert info.value.error_code == "INVALID_STATE"
+    left = {p.relative_to(dst).as_posix() for p in dst.rglob("*")}
+    assert left <= {"mine.txt", "data", "data/keep.bin", "registered_model_meta"}, left
+    assert (dst / "mine.txt").read_text() == "the caller's" and (dst / "data" / "keep.bin").read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["", "LocalUpload", "LocalUpload/", "mlflow-azureml-registry/leases", "mlflow-azureml-registry"],
+)
+def test_a_download_outside_one_model_folder_is_refused(workspace, registered, tmp_path, path):
+    """Issue #15: an empty path downloaded the whole datastore container (other models, the lease blobs)."""
+    from mlflow_azureml_registry.uri import parse_registry_uri
+
+    base = workspace.registry_uri() + "/datastores/workspaceblobstore/paths/" + path
+    assert parse_registry_uri(workspace.registry_uri())  # a real workspace: only the scope refuses
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    mark = len(workspace.requests)
+    with pytest.raises(MlflowException) as info:
+        mlflow.artifacts.download_artifacts(base, dst_path=str(dst))
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "not inside one model version's folder" in info.value.message
+    assert workspace.requests[mark:] == [] and list(dst.iterdir()) == []
+
+
 def test_an_added_file_is_an_error(registered, tmp_path):
     name, version, _, prefix, container, _ = registered
     container.upload_blob(f"{prefix}/injected.py", b"print('hi')")
