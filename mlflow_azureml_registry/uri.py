@@ -14,12 +14,20 @@ from urllib.parse import unquote
 from .azure.workspace import WorkspaceRef
 
 SCHEME = "azureml-registry"
+TRACKING_SCHEME = "azureml"
 
 _WORKSPACE = re.compile(
     r"subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/"
     r"(?:providers/Microsoft\.MachineLearningServices/)?workspaces/(?P<ws>[^/?#]+)",
     re.IGNORECASE,
 )
+# An Azure ML registry (organisation-wide, not a workspace): Azure ML hands out tracking URIs for these too.
+_AZURE_ML_REGISTRY = re.compile(
+    r"subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/registries/",
+    re.IGNORECASE,
+)
+# ``<host>[:port]/mlflow/v<version>/`` before ``subscriptions/``. The host is not used (requests go to Azure
+# Resource Manager), so any DNS name is taken: regional, private-link and sovereign-cloud hosts alike.
 _LONG_PREFIX = re.compile(r"^[A-Za-z0-9.\-]+(?::\d+)?/mlflow/v[0-9.]+/", re.IGNORECASE)
 # A path may be empty: MLflow opens the parent of ``.../paths/<file>`` as the repository root.
 _DATASTORE_PATH = re.compile(
@@ -42,52 +50,178 @@ REGISTRY_URI_SHAPE = (
     f"{SCHEME}://subscriptions/<subscription-id>/resourceGroups/<resource-group>/workspaces/<workspace>"
     f" (or the workspace's MLflow tracking URI from Azure ML with the scheme changed to {SCHEME}://)"
 )
+TRACKING_URI_SHAPE = (
+    f"{TRACKING_SCHEME}://<host>/mlflow/v<version>/subscriptions/<subscription-id>/resourceGroups/<resource-group>"
+    "/providers/Microsoft.MachineLearningServices/workspaces/<workspace>[?[&is-remote=True]], as Azure ML gives it "
+    "(ml_client.workspaces.get(<workspace>).mlflow_tracking_uri; SDK v1: Workspace.get_mlflow_tracking_uri(); "
+    "in a job: MLFLOW_TRACKING_URI)"
+)
+ARTIFACT_URI_SHAPE = (
+    f"{SCHEME}://subscriptions/<s>/resourceGroups/<rg>/workspaces/<w>/datastores/<datastore>/paths/<path>"
+)
+
+# The only query Azure ML puts in a tracking URI: SDK v1 ends it with '?', and its jobs append
+# '&is-remote=True' (azureml-mlflow). Nothing else is taken, so that no setting is silently ignored.
+_QUERY_FLAGS = {"is-remote": ("true", "false")}
+# Query keys whose value is a credential (old azureml-mlflow URIs embedded a token): refused, never echoed.
+_CREDENTIAL_KEYS = ("auth", "auth-type", "token")
+_QUOTE_LIMIT = 300  # characters of an input quoted in a message
 
 
 class InvalidUri(ValueError):
     """The URI does not have one of the accepted shapes; the message names the expected one."""
 
 
-def workspace_ref(subscription: str, resource_group: str, workspace: str, *, uri: Any = None) -> WorkspaceRef:
+@dataclass(frozen=True)
+class _Kind:
+    """What the caller passed, as messages name it, and the shape it should have."""
+
+    name: str
+    scheme: str
+    shape: str
+
+
+_REGISTRY = _Kind("registry URI", SCHEME, REGISTRY_URI_SHAPE)
+_TRACKING = _Kind("Azure ML tracking URI", TRACKING_SCHEME, TRACKING_URI_SHAPE)
+_ARTIFACT = _Kind("artifact URI", SCHEME, ARTIFACT_URI_SHAPE)
+
+
+def _mask_query(text: str) -> str:
+    """``text`` with every query value masked but ``is-remote``'s: an old tracking URI may carry a token."""
+    head, sep, query = text.partition("?")
+    if not sep:
+        return text
+    query, hash_, fragment = query.partition("#")
+    items = []
+    for item in query.split("&"):
+        key, eq, value = item.partition("=")
+        if value and key.lower() not in _QUERY_FLAGS:
+            value = "***"
+        items.append(f"{key}{eq}{value}")
+    return f"{head}?{'&'.join(items)}{hash_}{fragment}"
+
+
+def quote_input(value: Any, limit: int = _QUOTE_LIMIT) -> str:
+    """``value`` for a message: at most a ``limit``-character prefix, saying how long it was, query values masked."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(_mask_query(value))
+        return f"{_mask_query(value[:limit])!r}... ({len(value)} characters)"
+    if isinstance(value, (bytes, bytearray)):
+        shown = repr(bytes(value[:limit]))
+        return f"{type(value).__name__} {shown}" + (f"... ({len(value)} bytes)" if len(value) > limit else "")
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)[:limit]
+    return f"a {type(value).__name__}"
+
+
+def _invalid(kind: _Kind, uri: Any, reason: str) -> InvalidUri:
+    return InvalidUri(
+        f"Invalid {kind.name} {quote_input(uri)}: {reason}. Expected a URI of the form {kind.shape}"
+    )
+
+
+def workspace_ref(
+    subscription: str, resource_group: str, workspace: str, *, uri: Any = None, kind: str = ""
+) -> WorkspaceRef:
     """A workspace from (already decoded) URI segments, refusing names Azure would never give a workspace."""
     for (what, rule, allowed), value in zip(_SEGMENT_RULES, (subscription, resource_group, workspace)):
         if not rule.fullmatch(value):
-            where = f" in {uri!r}" if uri is not None else ""
-            raise InvalidUri(f"Invalid {what} {value!r}{where}: Azure allows {allowed}")
+            where = f" in {kind + ' ' if kind else ''}{quote_input(uri)}" if uri is not None else ""
+            raise InvalidUri(f"Invalid {what} {quote_input(value, 60)}{where}: Azure allows {allowed}")
     return WorkspaceRef(subscription, resource_group, workspace)
 
 
-def _split(uri: str, *, query_allowed: bool = True) -> tuple[WorkspaceRef, str]:
-    prefix = f"{SCHEME}:"
-    if not isinstance(uri, str) or not uri.lower().startswith(prefix):
-        raise InvalidUri(f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r}")
+def _check_query(kind: _Kind, uri: str, query: Optional[str], fragment: Optional[str]) -> None:
+    """Only the query Azure ML itself appends to tracking URIs; no fragment."""
+    rule = (
+        f"a {kind.name.replace('Azure ML ', '')} takes no query string or fragment but the '?' or "
+        "'?&is-remote=True' Azure ML appends to tracking URIs (the plugin's settings are environment variables, "
+        "see the README)"
+    )
+    if fragment is not None:
+        raise _invalid(kind, uri, f"it has a fragment ('#'); {rule}")
+    for item in (query or "").split("&"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        if key.lower() in _CREDENTIAL_KEYS:
+            raise _invalid(
+                kind,
+                uri,
+                f"its query parameter {quote_input(key)} carries a credential, and the plugin never takes one from a "
+                "URI: remove it, and use configure(credential=...) or the environment (see the README)",
+            )
+        allowed = _QUERY_FLAGS.get(key.lower())
+        if allowed is None:  # the value is not quoted: it could be anything, a secret included
+            raise _invalid(kind, uri, f"unexpected query parameter {quote_input(key, 40)}; {rule}")
+        if value.lower() not in allowed:
+            raise _invalid(
+                kind, uri, f"query parameter {quote_input(key)} is True or False, not {quote_input(value, 20)}; {rule}"
+            )
+
+
+def _split(uri: Any, kind: _Kind) -> tuple[WorkspaceRef, str]:
+    """The workspace a URI of ``kind`` names, and what follows the workspace (query and fragment removed)."""
+    if not isinstance(uri, str):
+        raise _invalid(kind, uri, "not a string")
+    prefix = f"{kind.scheme}:"
+    if not uri.lower().startswith(prefix):
+        reason = f"it does not start with {kind.scheme}://"
+        if kind is _REGISTRY and uri.lower().startswith(f"{TRACKING_SCHEME}:"):
+            reason += (
+                f" (an Azure ML tracking URI: change its scheme to {SCHEME}://, or pass it to "
+                "mlflow_azureml_registry.registry_uri_from_tracking_uri)"
+            )
+        raise _invalid(kind, uri, reason)
     rest = uri[len(prefix):].lstrip("/")
-    if not query_allowed and ("?" in rest or "#" in rest):
-        raise InvalidUri(
-            f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r} (a registry URI takes no query string "
-            "or fragment: settings are environment variables, see the README)"
-        )
-    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    rest, hash_, fragment = rest.partition("#")
+    rest, question, query = rest.partition("?")
+    if kind is not _ARTIFACT:  # artifact URIs are the plugin's own; their query has always been ignored
+        _check_query(kind, uri, query if question else None, fragment if hash_ else None)
     if not rest.lower().startswith("subscriptions/"):
         long_form = _LONG_PREFIX.match(rest)
         if not long_form:
-            raise InvalidUri(f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r}")
+            where = "/subscriptions/" in rest.lower()
+            raise _invalid(
+                kind,
+                uri,
+                "expected <host>/mlflow/v<version>/ before subscriptions/" if where
+                else "it names no subscriptions/<subscription-id>/resourceGroups/<resource-group>/.../workspaces/"
+                "<workspace>",
+            )
         rest = rest[long_form.end():]
     match = _WORKSPACE.match(rest)
     if not match:
-        raise InvalidUri(f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r}")
-    ref = workspace_ref(unquote(match["sub"]), unquote(match["rg"]), unquote(match["ws"]), uri=uri)
+        if _AZURE_ML_REGISTRY.match(rest):
+            raise _invalid(
+                kind, uri, "it names an Azure ML registry (.../registries/<name>); Azure ML registries are not "
+                "supported yet, only workspaces"
+            )
+        raise _invalid(
+            kind, uri, "it names no subscriptions/<subscription-id>/resourceGroups/<resource-group>/.../workspaces/"
+            "<workspace>"
+        )
+    ref = workspace_ref(
+        unquote(match["sub"]), unquote(match["rg"]), unquote(match["ws"]), uri=uri, kind=kind.name
+    )
     return ref, rest[match.end():]
 
 
-def parse_registry_uri(uri: str) -> WorkspaceRef:
-    """The workspace a registry URI names, e.g. ``azureml-registry://subscriptions/s/resourceGroups/r/workspaces/w``."""
-    ref, tail = _split(uri, query_allowed=False)
+def _workspace_only(uri: Any, kind: _Kind) -> WorkspaceRef:
+    ref, tail = _split(uri, kind)
     if tail.strip("/"):
-        raise InvalidUri(
-            f"Expected a URI of the form {REGISTRY_URI_SHAPE}; got {uri!r} (unexpected {tail!r} after the workspace)"
-        )
+        raise _invalid(kind, uri, f"unexpected {quote_input(tail, 40)} after the workspace")
     return ref
+
+
+def parse_registry_uri(uri: str) -> WorkspaceRef:
+    """The workspace a registry URI names, e.g. ``azureml-registry://subscriptions/s/resourceGroups/r/workspaces/w``.
+
+    Also the tracking URIs Azure ML hands out with the scheme changed (``azureml-registry://<host>/mlflow/v1.0/
+    subscriptions/.../workspaces/w``, with the ``?`` or ``?&is-remote=True`` SDK v1 appends).
+    """
+    return _workspace_only(uri, _REGISTRY)
 
 
 def registry_uri(workspace: WorkspaceRef) -> str:
@@ -129,7 +263,10 @@ class DatastoreLocation:
 
 def check_datastore_name(name: str, uri: Any) -> str:
     if not _DATASTORE_NAME.fullmatch(name):
-        raise InvalidUri(f"Invalid datastore name {name!r} in {uri!r}: Azure allows letters, digits, '_' and '-'")
+        raise InvalidUri(
+            f"Invalid datastore name {quote_input(name)} in {quote_input(uri)}: "
+            "Azure allows letters, digits, '_' and '-'"
+        )
     return name
 
 
@@ -138,20 +275,17 @@ def check_datastore_path(path: str, uri: Any) -> str:
     service would resolve them to another folder than the one named), as are control characters."""
     path = path.strip("/")
     if any(segment in (".", "..") for segment in path.split("/")):
-        raise InvalidUri(f"Invalid datastore path in {uri!r}: '.' and '..' segments are not allowed")
+        raise InvalidUri(f"Invalid datastore path in {quote_input(uri)}: '.' and '..' segments are not allowed")
     if re.search(r"[\x00-\x1f\x7f]", path):
-        raise InvalidUri(f"Invalid datastore path in {uri!r}: control characters are not allowed")
+        raise InvalidUri(f"Invalid datastore path in {quote_input(uri)}: control characters are not allowed")
     return path
 
 
 def parse_artifact_uri(uri: str) -> DatastoreLocation:
-    ref, tail = _split(uri)
+    ref, tail = _split(uri, _ARTIFACT)
     match = _DATASTORE_PATH.match(tail)
     if not match:
-        raise InvalidUri(
-            f"Expected an artifact URI of the form {SCHEME}://subscriptions/<s>/resourceGroups/<rg>/workspaces/<w>"
-            f"/datastores/<datastore>/paths/<path>; got {uri!r}"
-        )
+        raise _invalid(_ARTIFACT, uri, "no /datastores/<datastore>/paths/<path> after the workspace")
     datastore = check_datastore_name(unquote(match["ds"]), uri)
     path = check_datastore_path(unquote(match["path"] or ""), uri)
     return DatastoreLocation(ref, datastore, path, match["digest"])
@@ -167,9 +301,9 @@ _ASSET_URI = re.compile(
 
 def parse_asset_uri(model_uri: str, default_workspace: WorkspaceRef) -> DatastoreLocation:
     """A version's ``modelUri`` (long or short ``azureml://`` datastore form) as a datastore location."""
-    match = _ASSET_URI.match(model_uri or "")
+    match = _ASSET_URI.match(model_uri if isinstance(model_uri, str) else "")
     if not match:
-        raise InvalidUri(f"Model files at {model_uri!r} are not on a workspace datastore")
+        raise InvalidUri(f"Model files at {quote_input(model_uri)} are not on a workspace datastore")
     ref = default_workspace
     if match["sub"]:
         ref = WorkspaceRef(match["sub"], match["rg"], match["ws"])
@@ -185,7 +319,13 @@ def registry_uri_from_ml_client(ml_client: Any) -> str:
 
 
 def registry_uri_from_tracking_uri(tracking_uri: str) -> str:
-    """The registry URI for an Azure ML MLflow tracking URI (``azureml://<region>.api.azureml.ms/mlflow/...``)."""
-    if not isinstance(tracking_uri, str) or not tracking_uri.lower().startswith("azureml://"):
-        raise InvalidUri(f"Expected an Azure ML tracking URI starting with azureml://; got {tracking_uri!r}")
-    return registry_uri(parse_registry_uri(f"{SCHEME}://{tracking_uri[len('azureml://'):]}"))
+    """The registry URI for an Azure ML MLflow tracking URI, in every form Azure ML hands one out.
+
+    ``azureml://<host>/mlflow/v1.0|v2.0/subscriptions/<s>/resourceGroups/<rg>/providers/
+    Microsoft.MachineLearningServices/workspaces/<w>``, bare (SDK v2, the service, compute instances) or with the
+    ``?`` (SDK v1) or ``?&is-remote=True`` (SDK v1 jobs) Azure ML appends; regional, private-link and
+    sovereign-cloud hosts. A registry URI (``azureml-registry://...``) is returned in its short form.
+    """
+    if isinstance(tracking_uri, str) and tracking_uri.lower().startswith(f"{SCHEME}:"):
+        return registry_uri(parse_registry_uri(tracking_uri))
+    return registry_uri(_workspace_only(tracking_uri, _TRACKING))
