@@ -93,8 +93,9 @@ class AzureMLArtifactRepository(ArtifactRepository):
         relative = (path or "").strip("/")
         if relative and ".." in relative.split("/"):
             raise MlflowException(f"Invalid artifact path {path!r}", error_code=INVALID_PARAMETER_VALUE)
-        _check_scope(self.location.path, self.artifact_uri)
-        return self.location.child(relative).path
+        target = self.location.child(relative)
+        _check_scope(target.path, target.artifact_uri)
+        return target.path
 
     # -- read ---------------------------------------------------------------------------------------
     def list_artifacts(self, path: Optional[str] = None) -> list[FileInfo]:

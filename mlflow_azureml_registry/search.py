@@ -60,6 +60,8 @@ from mlflow.utils.search_utils import SearchModelUtils, SearchModelVersionUtils,
 
 from . import mapping, validation
 from .validation import MODEL_NAME_RULE
+from .validation import clip as _clip
+from .validation import short as _short
 
 try:
     from mlflow.store.model_registry import (
@@ -156,7 +158,7 @@ def _parse(utils: Any, filter_string: Any) -> list[dict[str, Any]]:
     if filter_string is None or filter_string == "":
         return []
     if not isinstance(filter_string, str):
-        raise _invalid(f"Invalid filter {filter_string!r}: a filter is a string")
+        raise _invalid(f"Invalid filter {_short(filter_string)}: a filter is a string")
     try:
         return utils.parse_search_filter(filter_string)
     except MlflowException as exc:  # MLflow's message, and where: its messages do not always quote the clause
@@ -164,9 +166,10 @@ def _parse(utils: Any, filter_string: Any) -> list[dict[str, Any]]:
             code = ErrorCode.Value(exc.error_code)
         except ValueError:
             code = INVALID_PARAMETER_VALUE
-        raise MlflowException(f"{exc.message} (filter {filter_string!r})", error_code=code) from None
+        message = _clip(exc.message, inputs=(filter_string,))
+        raise MlflowException(f"{message} (filter {_short(filter_string)})", error_code=code) from None
     except Exception as exc:  # MLflow's parser leaks e.g. a ValueError on "tags.x IS NULL"
-        raise _invalid(f"Invalid filter {filter_string!r}: {exc or type(exc).__name__}") from None
+        raise _invalid(f"Invalid filter {_short(filter_string)}: {exc or type(exc).__name__}") from None
 
 
 def _where(kind: str, key: str) -> str:
@@ -181,7 +184,7 @@ def _checked_comparator(filter_string: str, kind: str, key: str, comparator: str
         subject = f"{kind} {key}" if key == "version_number" else kind
         raise _invalid(
             f"Invalid comparator for {subject}: {comparator} "
-            f"({_where(kind, key)} takes {', '.join(allowed)}; filter {filter_string!r})"
+            f"({_where(kind, key)} takes {', '.join(allowed)}; filter {_short(filter_string)})"
         )
 
 
@@ -191,13 +194,14 @@ def _checked_text(filter_string: str, kind: str, key: str, comparator: str, valu
         # the list it returns (run ids are lowercase), so an empty list here is valid and matches nothing.
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise _invalid(
-                f"Invalid value for {_where(kind, key)} {comparator} in filter {filter_string!r}: "
+                f"Invalid value for {_where(kind, key)} {comparator} in filter {_short(filter_string)}: "
                 "expected a list of quoted strings"
             )
         return tuple(value)
     if not isinstance(value, str):
         raise _invalid(
-            f"Invalid value {value!r} for {_where(kind, key)} in filter {filter_string!r}: expected a quoted string"
+            f"Invalid value {_short(value)} for {_where(kind, key)} in filter {_short(filter_string)}: "
+            "expected a quoted string"
         )
     return value
 
@@ -213,7 +217,8 @@ def _checked_version_number(filter_string: str, value: Any) -> int:
             number = None
     if number is None:
         raise _invalid(
-            f"Invalid value for numeric attribute 'version_number': {value!r} (an integer; filter {filter_string!r})"
+            f"Invalid value for numeric attribute 'version_number': {_short(value)} "
+            f"(an integer; filter {_short(filter_string)})"
         )
     return number
 
@@ -270,13 +275,13 @@ def model_query(filter_string: Any) -> _Query:
             if key != "name":
                 raise _invalid(
                     f"Invalid attribute name: {key} (registered models are searched by name and tags.<key>; "
-                    f"filter {filter_string!r})"
+                    f"filter {_short(filter_string)})"
                 )
             allowed = _STRING_COMPARATORS + (_LIST_COMPARATORS if lists else ())
         elif kind == "tag":
             allowed = _STRING_COMPARATORS
         else:
-            raise _invalid(f"Invalid token type: {kind} (filter {filter_string!r})")
+            raise _invalid(f"Invalid token type: {kind} (filter {_short(filter_string)})")
         _checked_comparator(filter_string, kind, key, comparator, allowed)
         value = _checked_text(filter_string, kind, key, comparator, item["value"])
         clauses.append(Clause(kind, key, comparator, value))
@@ -299,7 +304,7 @@ def version_query(filter_string: Any) -> _Query:
             if key not in _VERSION_ATTRIBUTES:
                 raise _invalid(
                     f"Invalid attribute name: {key} (model versions are searched by "
-                    f"{', '.join(_VERSION_ATTRIBUTES)} and tags.<key>; filter {filter_string!r})"
+                    f"{', '.join(_VERSION_ATTRIBUTES)} and tags.<key>; filter {_short(filter_string)})"
                 )
             if key == "version_number":
                 _checked_comparator(filter_string, kind, key, comparator, _NUMERIC_COMPARATORS)
@@ -312,7 +317,7 @@ def version_query(filter_string: Any) -> _Query:
             _checked_comparator(filter_string, kind, key, comparator, _STRING_COMPARATORS)
             value = _checked_text(filter_string, kind, key, comparator, value)
         else:
-            raise _invalid(f"Invalid token type: {kind} (filter {filter_string!r})")
+            raise _invalid(f"Invalid token type: {kind} (filter {_short(filter_string)})")
         clauses.append(Clause(kind, key, comparator, value))
     return _Query(clauses)
 
@@ -411,19 +416,27 @@ def _order_list(order_by: Any) -> list[str]:
     return validation.string_list("order_by", order_by, "'<key> [ASC|DESC]' strings")
 
 
+def _mlflow_order(parse: Callable[[str], Any], clause: str) -> Any:
+    """MLflow's order_by parser, whose messages quote the whole clause: cut to a readable length."""
+    try:
+        return parse(clause)
+    except MlflowException as exc:
+        raise _invalid(_clip(exc.message, inputs=(clause,))) from None
+
+
 def model_order(order_by: Any) -> _Order:
     """MLflow's SQL store's keys (name; timestamp or last_updated_timestamp, the same field) and words;
     ``name ASC`` breaks ties, as there."""
     fields: list[tuple[str, bool]] = []
     for clause in _order_list(order_by):
-        token, ascending = SearchUtils.parse_order_by_for_search_registered_models(clause)
+        token, ascending = _mlflow_order(SearchUtils.parse_order_by_for_search_registered_models, clause)
         if token == "name":
             key = "name"
         elif token in SearchUtils.VALID_TIMESTAMP_ORDER_BY_KEYS:
             key = "last_updated_timestamp"
         else:
             raise _invalid(
-                f"Invalid order by key '{token}' specified. Valid keys are 'name', 'timestamp' and "
+                f"Invalid order by key {_short(token)} specified. Valid keys are 'name', 'timestamp' and "
                 "'last_updated_timestamp' (the same field), ASC or DESC."
             )
         if key in {f for f, _ in fields}:
@@ -438,10 +451,11 @@ def version_order(order_by: Any) -> _Order:
     """MLflow's keys and default; ties broken by ``name ASC`` then ``version_number DESC``."""
     fields: list[tuple[str, bool]] = []
     for clause in _order_list(order_by) or DEFAULT_VERSION_ORDER:
-        kind, key, ascending = SearchModelVersionUtils.parse_order_by_for_search_model_versions(clause)
+        parse = SearchModelVersionUtils.parse_order_by_for_search_model_versions
+        kind, key, ascending = _mlflow_order(parse, clause)
         if kind != "attribute" or key not in SearchModelVersionUtils.VALID_ORDER_BY_ATTRIBUTE_KEYS:
             raise _invalid(
-                f"Invalid order by key '{key}' specified. Model versions are ordered by name, version_number, "
+                f"Invalid order by key {_short(key)} specified. Model versions are ordered by name, version_number, "
                 "creation_timestamp or last_updated_timestamp, ASC or DESC."
             )
         field = "version" if key == "version_number" else key
@@ -507,6 +521,16 @@ def _query_id(kind: str, scope: str, filter_string: Any, order: _Order) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _fits(field: str, value: Any) -> bool:
+    """A token's sort key has the field's type (names are text, the rest integers), or comparing it with a
+    row's would raise ``TypeError``."""
+    if value is None:
+        return True
+    if field == "name":
+        return isinstance(value, str)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class _Token:
     snapshot: Optional[str]
@@ -530,7 +554,7 @@ class _Token:
         try:
             raw = json.loads(decoded)
         except ValueError:
-            raise _invalid(f"Invalid page token, decoded value={decoded!r}") from None
+            raise _invalid(f"Invalid page token, decoded value={_short(decoded)}") from None
         try:
             snapshot, offset, after = raw["s"], raw["o"], raw["a"]
             valid = (
@@ -540,12 +564,12 @@ class _Token:
                 and offset >= 0
                 and isinstance(after, list)
                 and len(after) in (0, len(order.fields))  # none: from the start
-                and all(v is None or isinstance(v, (str, int)) for v in after)
+                and all(_fits(field, v) for (field, _), v in zip(order.fields, after))
             )
         except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, UnicodeError):
             valid = False
         if not valid:
-            raise _invalid(f"Invalid page token {page_token!r}: not a token this registry returned")
+            raise _invalid(f"Invalid page token {_short(page_token)}: not a token this registry returned")
         if raw.get("q") != query:
             raise _invalid(
                 "Invalid page token: it continues another search (different filter, order_by or registry)"

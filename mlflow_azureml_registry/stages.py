@@ -39,10 +39,15 @@ def canonical(stage: Any) -> str:
     """
     from mlflow.entities.model_registry.model_version_stages import get_canonical_stage
 
+    from .validation import clip, short
+
     if isinstance(stage, str):
-        return get_canonical_stage(stage)
+        try:
+            return get_canonical_stage(stage)
+        except MlflowException as exc:  # MLflow quotes the whole input
+            raise MlflowException(clip(exc.message, inputs=(stage,)), error_code=INVALID_PARAMETER_VALUE) from None
     raise MlflowException(
-        f"Invalid Model Version stage: {stage!r}. Value must be one of {', '.join(MLFLOW_STAGES)}.",
+        f"Invalid Model Version stage: {short(stage)}. Value must be one of {', '.join(MLFLOW_STAGES)}.",
         error_code=INVALID_PARAMETER_VALUE,
     )
 

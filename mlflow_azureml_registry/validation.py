@@ -34,10 +34,26 @@ def _invalid(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def _short(value: Any) -> str:
-    """``repr`` cut to a readable length (a refused 100,000-character value must not flood the message)."""
+def short(value: Any) -> str:
+    """``repr`` cut to a readable length: an echoed input (a 1 MB page token, filter or URI) must not flood the
+    message; how long it was is said instead."""
     text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}...' ({len(value) if isinstance(value, str) else '?'} chars)"
+    if len(text) <= 80:
+        return text
+    size = f"{len(value)} chars" if isinstance(value, (str, bytes)) else f"{len(text)} chars as text"
+    return f"{text[:60]}... ({size})"
+
+
+def clip(message: str, limit: int = 1500, inputs: tuple = ()) -> str:
+    """Someone else's message (MLflow's validators quote what they were given, whole): each long input in
+    ``inputs`` quoted short where it appears, then the message cut to ``limit`` characters as a last resort."""
+    for value in inputs:
+        if isinstance(value, str) and len(value) > 80:
+            message = message.replace(value, short(value).strip("'\""))
+    return message if len(message) <= limit else f"{message[:limit]}... ({len(message)} chars)"
+
+
+_short = short
 
 
 def _mlflow_first(check: Callable[..., Any], *values: Any, hint: str = "") -> None:
@@ -48,9 +64,9 @@ def _mlflow_first(check: Callable[..., Any], *values: Any, hint: str = "") -> No
     try:
         check(*values)
     except MlflowException as exc:
-        if not hint:
-            raise
-        raise MlflowException(f"{exc.message} {hint}", error_code=INVALID_PARAMETER_VALUE) from None
+        # MLflow's validators quote the whole input: a 1 MB value must not make a 1 MB message.
+        message = clip(exc.message, inputs=values)
+        raise MlflowException(f"{message} {hint}".rstrip(), error_code=INVALID_PARAMETER_VALUE) from None
 
 
 def model_name(name: Any) -> str:

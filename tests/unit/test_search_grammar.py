@@ -291,6 +291,42 @@ def test_bad_tokens_are_invalid(token):
     assert _code(lambda: _rm(fake, page_token=token))[0] == "INVALID_PARAMETER_VALUE"
 
 
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(field=st.sampled_from(["v", "q", "s", "o", "a", "a0", "a1", "a2", "extra"]), value=JSON,
+       orders=st.sampled_from([None, ["name DESC"], ["timestamp ASC"]]), snapshot=st.booleans())
+def test_mutated_page_tokens_are_invalid_or_valid_never_a_crash(field, value, orders, snapshot):
+    """Issue #15: a token whose sort key had the wrong type raised a raw TypeError. Any field of a real
+    token replaced by any JSON value: a page, or INVALID_PARAMETER_VALUE, never another exception."""
+    import base64
+    import json
+
+    fake = FakeRegistry()
+    for i, name in enumerate("abcde"):
+        fake.add(name, created=i)
+    token = _rm(fake, max_results=2, order_by=orders).token
+    raw = json.loads(base64.b64decode(token))
+    if not snapshot:
+        raw["s"] = None  # keyset paging: the sort key is compared with rows
+    if field.startswith("a") and len(field) == 2:
+        index = int(field[1])
+        if index < len(raw["a"]):
+            raw["a"][index] = value
+    else:
+        raw[field] = value
+    mutated = base64.b64encode(json.dumps(raw).encode()).decode()
+    try:
+        _rm(fake, max_results=2, order_by=orders, page_token=mutated)
+    except MlflowException as exc:
+        assert exc.error_code == "INVALID_PARAMETER_VALUE"
+
+
 def test_a_token_belongs_to_its_search():
     fake = FakeRegistry()
     for name in "abc":
