@@ -8,12 +8,14 @@ conditional writes, so a read-modify-write must not interleave with another clie
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Optional
 
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import ErrorCode
 
 from . import mapping, validation
 from . import stages as _stages
@@ -145,22 +147,100 @@ class ModelAssets:
             lease.release(model_missing=missing)
 
     def put_container(self, name: str, container: Json, last_updated: Any) -> Json:
-        """PUT the container as read, with ``last_updated`` (``mapping.TOUCH``, ``KEEP`` or epoch ms)."""
+        """PUT the container as read, with ``last_updated`` (``mapping.TOUCH``, ``KEEP`` or epoch ms).
+
+        An unclear outcome is settled by reading the container back (:func:`_settled`)."""
         mapping.set_last_updated(container, last_updated)
+        models = self._gateway().models
         with azure_errors():
-            return self._gateway().models.put_container(name, container)
+            return _settled(
+                lambda: models.put_container(name, container),
+                lambda: self._absent_is_none(lambda: models.get_container(name)),
+                lambda stored: _holds(stored, container, CONTAINER_FIELDS),
+                f"PUT model {name}",
+            )
 
     def put_version(self, name: str, resource: Json, last_updated: Any) -> Json:
-        """PUT the version as read, with ``last_updated`` (``mapping.TOUCH``, ``KEEP`` or epoch ms)."""
+        """PUT the version as read, with ``last_updated`` (``mapping.TOUCH``, ``KEEP`` or epoch ms).
+
+        An unclear outcome is settled by reading the version back (:func:`_settled`)."""
         mapping.set_last_updated(resource, last_updated)
+        models = self._gateway().models
+        version = str(resource.get("name"))
         with azure_errors():
-            return self._gateway().models.put_version(name, str(resource.get("name")), resource)
+            return _settled(
+                lambda: models.put_version(name, version, resource),
+                lambda: self._absent_is_none(lambda: models.get_version(name, version)),
+                lambda stored: _holds(stored, resource, VERSION_FIELDS),
+                f"PUT model version {name}/{version}",
+            )
 
     def delete_version(self, name: str, version: str) -> None:
         """DELETE the version; one already gone (a retried DELETE whose answer was lost, or another client's
-        delete) is what was asked."""
+        delete) is what was asked, and so is an unclear answer after which it is gone."""
+        models = self._gateway().models
         with azure_errors():
             try:
-                self._gateway().models.delete_version(name, version)
+                _settled(
+                    lambda: models.delete_version(name, version),
+                    lambda: self._absent_is_none(lambda: models.get_version(name, version)),
+                    lambda stored: stored is None,
+                    f"DELETE model version {name}/{version}",
+                )
             except az.NotFound:
                 _logger.info("Model version %s/%s was already deleted", name, version)
+
+    def restore(self, name: str, originals: list[Json], failure: MlflowException) -> MlflowException:
+        """Put versions back as they were read (``originals``, last first) after ``failure`` stopped a write of
+        several; the error to raise: ``failure``'s code, saying the model was left as it was, or which versions
+        could not be put back and what to do."""
+        code = ErrorCode.Value(failure.error_code)  # MlflowException keeps the name; it takes the number
+        stuck = []
+        for original in reversed(originals):
+            try:
+                self.put_version(name, copy.deepcopy(original), mapping.KEEP)
+            except MlflowException:
+                stuck.append(str(original.get("name")))
+        if not stuck:
+            return MlflowException(
+                f"{failure.message} Nothing was changed: the versions of model {name!r} were put back as they were.",
+                error_code=code,
+            )
+        which = f"Version {stuck[0]}" if len(stuck) == 1 else f"Versions {', '.join(sorted(stuck, key=int))}"
+        return MlflowException(
+            f"{failure.message} {which} of model {name!r} could not be put back either, and stay as the failed "
+            "call left them. Run the same call again to finish it.",
+            error_code=code,
+        )
+
+
+CONTAINER_FIELDS = ("description", "tags", "isArchived")
+VERSION_FIELDS = ("description", "tags", "stage", "isArchived")
+UNCLEAR = (az.OutcomeUnknown, az.ServiceUnavailable, az.Throttled)
+"""Failures after which a write may or may not have happened: the connection broke after sending, or 429 / 5xx
+answers outlasted the retries (a service can answer 5xx after it wrote)."""
+
+
+def _settled(write: Callable[[], Any], read_back: Callable[[], Any], done: Callable[[Any], bool], what: str) -> Any:
+    """``write()``; after an unclear failure, read back and answer what actually happened: done → the stored
+    resource (None for a delete), as if the write had answered; not done → the failure, unchanged.
+    The create protocol settles its version PUT the same way (registration.py)."""
+    try:
+        return write()
+    except UNCLEAR as exc:
+        try:
+            stored = read_back()
+        except az.AzureMLError:
+            raise exc from None
+        if done(stored):
+            _logger.info("%s: the answer was lost (%s), but the write is in place", what, exc.message)
+            return stored
+        raise
+
+
+def _holds(stored: Optional[Json], sent: Json, fields: tuple[str, ...]) -> bool:
+    """Whether ``stored`` carries what ``sent`` wrote, field by field (read-only fields aside)."""
+    if stored is None:
+        return False
+    have, want = stored.get("properties") or {}, sent.get("properties") or {}
+    return all((have.get(f) or None) == (want.get(f) or None) for f in fields)

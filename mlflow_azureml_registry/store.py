@@ -7,6 +7,7 @@ before any network call (see ``unsupported.py``). Updates are GET + PUT of the w
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterable
 from typing import Any, Optional
@@ -193,17 +194,25 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             )
         with self._assets.writing(name):
             resource = self._version(name, version)
+            originals = [copy.deepcopy(resource)]  # what to put back if the transition cannot finish
             resource.setdefault("properties", {})["stage"] = _stages.azure_stage(target)
             updated = self._assets.put_version(name, resource, mapping.TOUCH)
-            # MLflow stamps the archived versions and the model with the transition's own time.
-            stamp = mapping.last_updated(updated)
-            if archive_existing_versions:
-                for other in self._assets.versions(name, stage=target):
-                    other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
-                    if other.get("name") != updated.get("name") and other_stage == target:
-                        other["properties"]["stage"] = "Archived"
-                        self._assets.put_version(name, other, stamp)
-            container = self._assets.put_container(name, self._container(name), stamp)
+            try:
+                # MLflow stamps the archived versions and the model with the transition's own time.
+                stamp = mapping.last_updated(updated)
+                if archive_existing_versions:
+                    for other in self._assets.versions(name, stage=target):
+                        other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
+                        if other.get("name") != updated.get("name") and other_stage == target:
+                            original = copy.deepcopy(other)
+                            other["properties"]["stage"] = "Archived"
+                            self._assets.put_version(name, other, stamp)
+                            originals.append(original)  # a failed PUT was read back: it changed nothing
+                container = self._assets.put_container(name, self._container(name), stamp)
+            except MlflowException as exc:
+                # All or nothing, while the lease is held: the model keeps its old stages, or the error says
+                # exactly which versions could not be put back.
+                raise self._assets.restore(name, originals, exc) from None
         return self._entity(name, updated, container)
 
     # -- model versions -----------------------------------------------------------------------------
