@@ -73,12 +73,36 @@ def not_found(message: str, exc: Optional[az.AzureMLError] = None) -> MlflowExce
     return MlflowException(f"{message}{suffix}", error_code=RESOURCE_DOES_NOT_EXIST)
 
 
+def detached(exc: BaseException) -> BaseException:
+    """``exc`` made safe to travel as another exception's ``__context__``: its own chain (``__context__``,
+    ``__cause__``) and traceback dropped, its text and string attributes redacted.
+
+    ``raise ... from None`` only hides the chain from printing: Python still sets ``__context__`` to the exception
+    being handled, and that one's context held azure-storage-blob's error, whose request URL carries the
+    datastore's SAS (issue #15). Frames (through ``__traceback__``) hold it in locals too."""
+    seen: set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        following = current.__cause__ or current.__context__
+        current.__traceback__ = None
+        current = following
+    exc.__context__ = exc.__cause__ = None
+    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+    for key, value in list(vars(exc).items()):
+        if isinstance(value, str):
+            setattr(exc, key, redact(value))
+        elif isinstance(value, BaseException):
+            setattr(exc, key, None)
+    return exc
+
+
 @contextmanager
 def azure_errors() -> Iterator[None]:
-    """Run gateway calls, raising any Azure failure as ``MlflowException``."""
+    """Run gateway calls, raising any Azure failure as ``MlflowException`` that carries no secret along."""
     try:
         yield
     except az.AzureMLError as exc:
-        raise to_mlflow(exc) from None
+        raise to_mlflow(detached(exc)) from None
     except InvalidUri as exc:
         raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None

@@ -156,7 +156,30 @@ def test_storage_refusal_is_permission_denied_with_a_storage_hint(
     message = info.value.message
     assert "Storage Blob Data Contributor" in message and "x-ms-request-id:" in message
     assert "role on the workspace" not in message and "sig=" not in message
+    assert _reachable_secrets(info.value, sas) == []  # not in a hidden place either (issue #15)
     assert [v.version for v in client.search_model_versions(f"name = '{model_name}'")] == [version]
+
+
+def _reachable_secrets(exc, sas):
+    """Where the SAS signature can still be read from an exception: its chain, texts, attributes and the locals
+    of the frames of the chained exceptions' tracebacks."""
+    signature = dict(p.split("=", 1) for p in sas.lstrip("?").split("&"))["sig"]
+    found, seen, todo = [], set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts = [str(current), repr(current.args)] + [repr(v) for v in vars(current).values()]
+        found += [f"{type(current).__name__}: text" for t in texts if signature in t or "sig=" in t]
+        if current is not exc:  # frames of the exceptions behind the one raised to the caller
+            tb = current.__traceback__
+            while tb is not None:
+                found += [f"{type(current).__name__}: frame local {k}" for k, v in tb.tb_frame.f_locals.items()
+                          if signature in repr(v)]
+                tb = tb.tb_next
+        todo += [current.__context__, current.__cause__]
+    return found
 
 
 def test_updates_send_back_the_get_body_untouched(workspace, client, model_name, sklearn_model_dir):

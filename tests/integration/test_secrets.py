@@ -397,7 +397,7 @@ def test_storage_errors_carry_the_request_id(workspace, model_name):
     workspace.state.secret_provider = forged
     session.reset()
     try:
-        uri = f"{workspace.registry_uri()}/datastores/workspaceblobstore/paths/LocalUpload"
+        uri = f"{workspace.registry_uri()}/datastores/workspaceblobstore/paths/LocalUpload/{'0' * 64}/model"
         error = pytest.raises(MlflowException, get_artifact_repository(uri).list_artifacts).value
     finally:
         workspace.state.secret_provider = original
