@@ -3,6 +3,11 @@
 MLflow builds the registry store and the artifact repository from a URI alone, so a credential
 cannot be passed to their constructors. :func:`configure` sets one for both; otherwise the local
 workspace's token (loopback endpoints only) or ``DefaultAzureCredential`` without interactive login.
+
+Every credential the plugin builds gets :func:`token_request_options`: the plugin's connect and read
+timeouts, its retry count and a deadline per token request (``MLFLOW_AZUREML_TOKEN_TIMEOUT``), so an
+identity endpoint that accepts the connection and never answers fails the first registry call with
+``UNAUTHENTICATED`` instead of blocking it (azure-identity alone waits 300 s per attempt, and retries).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 import re
 import threading
 import time
+from functools import cache
 from typing import Any, Optional
 from urllib.parse import urlparse
 
@@ -122,5 +128,97 @@ def resolve(endpoint: str) -> Any:
             from azure.identity import DefaultAzureCredential
 
             # Never open a browser or prompt: a headless job must fail fast with a message instead.
-            _default = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+            # The options reach each credential of the chain (environment, workload and managed identity,
+            # shared cache, broker); the developer tools run as processes with their own timeout (10 s).
+            _default = DefaultAzureCredential(exclude_interactive_browser_credential=True, **token_request_options())
         return _default
+
+
+# ------------------------------------------------------------------------------------ token requests
+_DEADLINE = "mlflow_azureml_registry.token_deadline"
+"""Key, in a token request's pipeline context, of its deadline (``time.monotonic()``); kept across retries."""
+
+_sending = threading.local()
+"""``deadline``: the deadline of the token request this thread sends (for the retry policy's sleeps)."""
+
+
+def token_request_options(
+    http: Optional[settings.HttpSettings] = None, timeout: Optional[float] = None
+) -> dict[str, Any]:
+    """Keyword arguments that bound every token request of an azure-identity credential built with them.
+
+    azure-identity's defaults wait 300 s for a connection and 300 s for each answer, and retry: an
+    endpoint that accepts the connection and never answers blocks for over 20 minutes. With these, each
+    attempt waits at most the plugin's connect and read timeouts (``http``, default
+    :func:`settings.http_settings`), failures are retried at most ``retry_total`` times, and the whole
+    request (attempts, back-off and ``Retry-After`` waits) ends ``timeout`` seconds after it began
+    (default :func:`settings.token_timeout`). Only public azure-core options are used, accepted by every
+    credential that sends HTTP: ``transport``, ``raw_request_hook`` and ``retry_total``.
+    """
+    http = http if http is not None else settings.http_settings()
+    timeout = timeout if timeout is not None else settings.token_timeout()
+    connect, read = min(http.connect_timeout, timeout), min(http.read_timeout, timeout)
+    return {
+        "transport": _token_transport_class()(connection_timeout=connect, read_timeout=read),
+        "raw_request_hook": _TokenDeadline(timeout, connect, read),
+        "retry_total": http.retry_total,
+    }
+
+
+class _TokenDeadline:
+    """Called before each attempt of a token request (azure-core's ``raw_request_hook``, after the retry policy).
+
+    The first attempt starts the request's deadline; each attempt's connect and read timeouts are cut to
+    what is left of it; once it has passed, the attempt fails at once with a message that says so.
+    """
+
+    def __init__(self, timeout: float, connect: float, read: float) -> None:
+        self.timeout, self.connect, self.read = timeout, connect, read
+
+    def __call__(self, request: Any) -> None:
+        context = request.context
+        now = time.monotonic()
+        deadline = context.get(_DEADLINE)
+        if deadline is None:
+            deadline = context[_DEADLINE] = now + self.timeout
+        _sending.deadline = deadline
+        left = deadline - now
+        if left <= 0:
+            from azure.core.exceptions import ServiceResponseTimeoutError
+
+            # Not ClientAuthenticationError: azure-identity then treats it as it treats its own timeouts
+            # (IMDS is skipped as unavailable; other credentials stop the chain with this message).
+            where = urlparse(request.http_request.url)
+            raise ServiceResponseTimeoutError(
+                f"no token from {where.scheme}://{where.netloc}{where.path} within {self.timeout:g} s, retries "
+                f"included (set {settings.TOKEN_TIMEOUT} to wait longer)"
+            )
+        options = context.options
+        options["connection_timeout"] = min(_seconds(options.get("connection_timeout"), self.connect), left)
+        options["read_timeout"] = min(_seconds(options.get("read_timeout"), self.read), left)
+
+    def __repr__(self) -> str:
+        return f"_TokenDeadline({self.timeout:g} s)"
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A timeout option as a number (a credential's own, such as IMDS's probe), else ``default``."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+@cache
+def _token_transport_class() -> type:
+    """azure-core's ``RequestsTransport`` whose sleeps between attempts end at the token request's deadline.
+
+    Defined on first use: importing azure-core's transports is not free, and this module is imported early.
+    """
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class TokenRequestTransport(RequestsTransport):
+        def sleep(self, duration: float) -> None:
+            deadline = getattr(_sending, "deadline", None)
+            if deadline is not None:  # a back-off or a server's Retry-After never outlasts the deadline
+                duration = min(duration, max(0.0, deadline - time.monotonic()))
+            super().sleep(duration)
+
+    return TokenRequestTransport

@@ -21,6 +21,9 @@ CONNECT_TIMEOUT = "MLFLOW_AZUREML_CONNECT_TIMEOUT"
 """Seconds to wait for a connection. Default 10."""
 RETRY_TOTAL = "MLFLOW_AZUREML_RETRY_TOTAL"
 """How many times a failed request is retried (429, 5xx, connection errors). Default 5."""
+TOKEN_TIMEOUT = "MLFLOW_AZUREML_TOKEN_TIMEOUT"
+"""Seconds one token request of the default credential chain may take in all: every attempt, wait and
+back-off included (each attempt also within the connect and read timeouts above). Default 20."""
 COPY_DATASTORE_SOURCES = "MLFLOW_AZUREML_COPY_DATASTORE_SOURCES"
 """``true``: copy datastore and job-output sources into a content-addressed upload instead of
 referencing them in place. Default: reference in place (as the Azure ML SDK does)."""
@@ -61,6 +64,14 @@ def http_settings() -> HttpSettings:
         connect_timeout=_number(CONNECT_TIMEOUT, 10.0),
         retry_total=int(_number(RETRY_TOTAL, 5)),
     )
+
+
+def token_timeout() -> float:
+    """The deadline of one token request (:data:`TOKEN_TIMEOUT`); must be positive."""
+    value = _number(TOKEN_TIMEOUT, 20.0)
+    if value <= 0:
+        raise ValueError(f"Environment variable {TOKEN_TIMEOUT} must be positive, got {os.environ[TOKEN_TIMEOUT]!r}")
+    return value
 
 
 def resource_manager_url() -> str:

@@ -9,7 +9,9 @@ HTTPS. Each hands out one given token, only for the scopes it is told to, and re
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import ssl
 import threading
 import time
@@ -47,13 +49,31 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), handler)
         self.fake = fake
         self.context = context
+        # Every connection and its thread: a client's keep-alive connection outlives serve_forever.
+        self.connections: list[socket.socket] = []
+        self.handler_threads: list[threading.Thread] = []
 
     def get_request(self) -> Any:
         sock, addr = self.socket.accept()
         if self.context is not None:
             # Handshake in the request's thread, so one bad client cannot stall the accept loop.
             sock = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        self.connections.append(sock)
         return sock, addr
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
+        self.handler_threads.append(thread)
+        thread.start()
+
+    def close_connections(self) -> None:
+        """End the connections clients keep open, and their threads (after ``shutdown``)."""
+        for sock in self.connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self.handler_threads:
+            thread.join(timeout=5)
+        assert not any(t.is_alive() for t in self.handler_threads), "a fake's connection thread did not stop"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -77,6 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake.requests.append(seen)  # type: ignore[attr-defined]
         payload = json.dumps(answer).encode()
         self.send_response(status)
+        for name, value in getattr(self.server.fake, "extra_headers", {}).items():  # type: ignore[attr-defined]
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -103,6 +125,7 @@ class _Fake:
 
     def __exit__(self, *exc: Any) -> None:
         self._server.shutdown()
+        self._server.close_connections()
         self._server.server_close()
         self._thread.join(timeout=5)
 
@@ -174,6 +197,25 @@ class ManagedIdentityEndpoint(_Fake):
         return 200, body
 
 
+class ThrottlingEndpoint(_Fake):
+    """A token endpoint that answers every request 429 with ``Retry-After: retry_after`` (seconds).
+
+    Each answer closes its connection, so once the fake is closed a client's next attempt is refused.
+    """
+
+    def __init__(self, retry_after: int = 3600) -> None:
+        super().__init__()
+        self.extra_headers = {"Retry-After": str(retry_after), "Connection": "close"}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/msi/token"
+
+    def answer(self, seen: Seen) -> tuple[int, dict[str, Any]]:
+        seen.refused = "throttled"
+        return 429, {"error": "throttled", "error_description": "too many requests"}
+
+
 class EntraTokenEndpoint(_Fake):
     """Entra ID for one tenant over HTTPS: OpenID metadata and the client-assertion token grant."""
 
@@ -238,3 +280,96 @@ class EntraTokenEndpoint(_Fake):
             return 200, {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": self.token}
         seen.refused = f"unexpected {seen.method} {seen.path}"
         return 404, {"error": "not_found", "error_description": seen.refused}
+
+
+class SilentEndpoint:
+    """A token service that accepts every TCP connection and never answers (a hung endpoint).
+
+    With a TLS ``context`` it completes the handshake first, so the client's request is sent and only
+    the answer never comes. It reads what clients send (``request_lines``: the first line of each
+    request, to show which endpoint was asked) and holds each connection open until the fake is
+    closed; closing it closes the listener and every held connection and joins its threads.
+    """
+
+    def __init__(self, context: Optional[ssl.SSLContext] = None) -> None:
+        self._context = context
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._held: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self.connections = 0
+        self.request_lines: list[str] = []
+        self._acceptor = threading.Thread(target=self._accept, name="silent-endpoint", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._listener.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        """For ``IDENTITY_ENDPOINT``/``MSI_ENDPOINT``."""
+        return f"http://127.0.0.1:{self.port}/msi/token"
+
+    @property
+    def authority_host(self) -> str:
+        """For ``AZURE_POD_IDENTITY_AUTHORITY_HOST`` (http) or, with TLS, ``AZURE_AUTHORITY_HOST``."""
+        return f"{'https' if self._context else 'http'}://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SilentEndpoint:
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._acceptor.join(timeout=5)
+        self._listener.close()
+        with self._lock:
+            held, threads = list(self._held), list(self._threads)
+        for sock in held:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in threads:
+            thread.join(timeout=5)
+        assert not any(t.is_alive() for t in [self._acceptor, *threads]), "a SilentEndpoint thread did not stop"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._held.append(sock)
+                thread = threading.Thread(target=self._hold, args=(sock,), name="silent-endpoint-conn", daemon=True)
+                self._threads.append(thread)
+            thread.start()
+
+    def _hold(self, sock: socket.socket) -> None:
+        """Read (and keep) the connection until the fake closes; never write a byte of HTTP."""
+        try:
+            if self._context is not None:
+                sock.settimeout(5)
+                sock = self._context.wrap_socket(sock, server_side=True)
+                with self._lock:
+                    self._held.append(sock)
+            sock.settimeout(0.1)
+            seen = b""
+            while not self._stop.is_set():
+                try:
+                    data = sock.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    return
+                if b"\r\n" not in seen:  # no answer ever comes, so a connection carries one request
+                    seen += data
+                    if b"\r\n" in seen:
+                        self.request_lines.append(seen.split(b"\r\n", 1)[0].decode("latin-1"))
+        except (OSError, ssl.SSLError):
+            return

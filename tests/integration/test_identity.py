@@ -111,7 +111,11 @@ def test_workload_identity(workspace, identity_env, model_name, sklearn_model_di
         identity_env.setenv("AZURE_TENANT_ID", TENANT_ID)
         identity_env.setenv("AZURE_AUTHORITY_HOST", fake.authority_host)
         _register_and_load(workspace, model_name, sklearn_model_dir, iris)
-    assert built == [{"exclude_interactive_browser_credential": True}]  # the plugin's own chain
+    # The plugin's own chain: no prompt, and every token request bounded (test_identity_timeouts.py).
+    assert [sorted(kwargs) for kwargs in built] == [
+        sorted(["exclude_interactive_browser_credential", *credentials.token_request_options()])
+    ]
+    assert built[0]["exclude_interactive_browser_credential"] is True
     assert fake.refusals == []
     assert [r.path for r in fake.granted if r.method == "POST"] == [f"/{TENANT_ID}/oauth2/v2.0/token"]
 
