@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
 import yaml
 from mlflow.exceptions import MlflowException
@@ -32,6 +32,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from . import tracking
+from .content import FOLDER_NAME_MAX
 from .mapping import flavors_from_mlmodel, version_location
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -91,9 +92,28 @@ def _folder_name(candidate: str) -> str:
 
 
 def _local_path(source: str) -> Optional[Path]:
-    parsed = urlparse(source)
+    """The local folder a source names, or None when it is a URI of another kind.
+
+    ``file://`` URIs name files on this machine: a host other than ``localhost`` is refused (it was read as the
+    local path), and so is a ``?`` or ``#`` (they end a URI's path, so what follows was silently dropped).
+    """
+    parsed = urlsplit(source)  # not urlparse: it would cut ";..." off the last segment as URI parameters
     if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
+        if parsed.netloc and parsed.netloc.lower() != "localhost":
+            raise _invalid(
+                f"Model source {source!r} names a file on host {parsed.netloc!r}; a file:// URI is read on this "
+                "machine only: use file:///<path> (or file://localhost/<path>), or the folder's local path (mount a "
+                "remote share first)"
+            )
+        if "?" in source or "#" in source:
+            raise _invalid(
+                f"Model source {source!r} has a query or fragment ('?' or '#' ends the path of a file:// URI); "
+                "percent-encode those characters in the path (%3F, %23) or give the folder's local path"
+            )
+        path = unquote(parsed.path)
+        if "\x00" in path:
+            raise _invalid(f"Model source {source!r} contains an encoded NUL character (%00)")
+        return Path(path)
     if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
         return Path(source)
     return None
@@ -192,8 +212,16 @@ def _checked_folder(path: Path, source: str, folder_name: str) -> LocalModel:
             f"Model source {source!r} is a file; register the folder that contains it",
             error_code=INVALID_PARAMETER_VALUE,
         )
-    if not any(p.is_file() for p in path.rglob("*")):
+    if not any(p.is_file() for p in path.rglob("*")):  # rglob does not follow links to folders
         raise MlflowException(f"Model source {source!r} is an empty folder", error_code=INVALID_PARAMETER_VALUE)
+    # What the folder holds is checked as it is hashed, before any upload (content.snapshot, one walk): links that
+    # leave it or loop, FIFOs, devices, sockets, names a blob cannot keep. Paths inside it are allowed the length a
+    # blob name has left under an upload folder name of up to content.FOLDER_NAME_MAX characters.
+    if len(folder_name) > FOLDER_NAME_MAX:
+        raise _invalid(
+            f"Model source {source!r} ends in a name of {len(folder_name)} characters, which would name its upload "
+            f"folder; at most {FOLDER_NAME_MAX} fit in a blob name: register it from a folder with a shorter name"
+        )
     return LocalModel(path, folder_name)
 
 
