@@ -34,6 +34,7 @@ from mlflow.protos.databricks_pb2 import (
 from . import tracking
 from .content import FOLDER_NAME_MAX
 from .mapping import flavors_from_mlmodel, version_location
+from .validation import clip, short
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 REGISTERED_MODEL_META = "registered_model_meta"
@@ -101,18 +102,18 @@ def _local_path(source: str) -> Optional[Path]:
     if parsed.scheme == "file":
         if parsed.netloc and parsed.netloc.lower() != "localhost":
             raise _invalid(
-                f"Model source {source!r} names a file on host {parsed.netloc!r}; a file:// URI is read on this "
+                f"Model source {short(source)} names a file on host {parsed.netloc!r}; a file:// URI is read on this "
                 "machine only: use file:///<path> (or file://localhost/<path>), or the folder's local path (mount a "
                 "remote share first)"
             )
         if "?" in source or "#" in source:
             raise _invalid(
-                f"Model source {source!r} has a query or fragment ('?' or '#' ends the path of a file:// URI); "
+                f"Model source {short(source)} has a query or fragment ('?' or '#' ends the path of a file:// URI); "
                 "percent-encode those characters in the path (%3F, %23) or give the folder's local path"
             )
         path = unquote(parsed.path)
         if "\x00" in path:
-            raise _invalid(f"Model source {source!r} contains an encoded NUL character (%00)")
+            raise _invalid(f"Model source {short(source)} contains an encoded NUL character (%00)")
         return Path(path)
     if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
         return Path(source)
@@ -142,7 +143,7 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
                 downloaded = download_artifacts(artifact_uri=source, dst_path=scratch, tracking_uri=tracking_uri)
         except Exception as exc:  # MLflow's artifact repositories raise whatever their libraries raise
             raise MlflowException(
-                f"Could not download the model from source {source!r} to register it: {_describe(exc)}",
+                f"Could not download the model from source {short(source)} to register it: {_describe(exc)}",
                 error_code=_download_error_code(exc),
             ) from None
         if source.startswith("models:/"):
@@ -154,7 +155,8 @@ def local_model(source: str, *, local_model_path: Optional[str], tracking_uri: O
 
 
 def _describe(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, MlflowException) else f"{type(exc).__name__}: {exc}"
+    """Another library's error, as text of a readable length (MLflow's quote their whole input)."""
+    return clip(exc.message if isinstance(exc, MlflowException) else f"{type(exc).__name__}: {exc}", 1000)
 
 
 def _download_error_code(exc: BaseException) -> int:
@@ -200,27 +202,28 @@ def _checked(path: Path, source: str, folder_name: str) -> LocalModel:
         return _checked_folder(path, source, folder_name)
     except OSError as exc:  # e.g. a name too long for the file system: Path.exists() raises rather than answers
         code = PERMISSION_DENIED if isinstance(exc, PermissionError) else INVALID_PARAMETER_VALUE
-        message = f"Model source {source!r} cannot be read: {exc.strerror or exc}"
+        message = f"Model source {short(source)} cannot be read: {exc.strerror or exc}"
         raise MlflowException(message, error_code=code) from None
 
 
 def _checked_folder(path: Path, source: str, folder_name: str) -> LocalModel:
     if not path.exists():
-        raise MlflowException(f"Model source {source!r} does not exist", error_code=RESOURCE_DOES_NOT_EXIST)
+        raise MlflowException(f"Model source {short(source)} does not exist", error_code=RESOURCE_DOES_NOT_EXIST)
     if not path.is_dir():
         raise MlflowException(
-            f"Model source {source!r} is a file; register the folder that contains it",
+            f"Model source {short(source)} is a file; register the folder that contains it",
             error_code=INVALID_PARAMETER_VALUE,
         )
     if not any(p.is_file() for p in path.rglob("*")):  # rglob does not follow links to folders
-        raise MlflowException(f"Model source {source!r} is an empty folder", error_code=INVALID_PARAMETER_VALUE)
+        raise MlflowException(f"Model source {short(source)} is an empty folder", error_code=INVALID_PARAMETER_VALUE)
     # What the folder holds is checked as it is hashed, before any upload (content.snapshot, one walk): links that
     # leave it or loop, FIFOs, devices, sockets, names a blob cannot keep. Paths inside it are allowed the length a
     # blob name has left under an upload folder name of up to content.FOLDER_NAME_MAX characters.
     if len(folder_name) > FOLDER_NAME_MAX:
         raise _invalid(
-            f"Model source {source!r} ends in a name of {len(folder_name)} characters, which would name its upload "
-            f"folder; at most {FOLDER_NAME_MAX} fit in a blob name: register it from a folder with a shorter name"
+            f"Model source {short(source)} ends in a name of {len(folder_name)} characters, which would name "
+            f"its upload folder; at most {FOLDER_NAME_MAX} fit in a blob name: register it from a folder with a "
+            "shorter name"
         )
     return LocalModel(path, folder_name)
 
@@ -266,7 +269,7 @@ def azureml_source(source: str, gateway: Any) -> Optional[RemoteModel]:
         try:
             job = gateway.jobs.get(match["job"])
         except az.NotFound:
-            raise MlflowException(f"Job {match['job']!r} of source {source!r} does not exist in this workspace",
+            raise MlflowException(f"Job {match['job']!r} of source {short(source)} does not exist in this workspace",
                                   error_code=RESOURCE_DOES_NOT_EXIST) from None
         outputs = (job.get("properties") or {}).get("outputs") or {}
         output = outputs.get(match["output"])
@@ -294,7 +297,7 @@ def azureml_source(source: str, gateway: Any) -> Optional[RemoteModel]:
                 resource = gateway.models.get_version(name, match["version"])
         except az.NotFound:
             raise MlflowException(
-                f"Model asset of source {source!r} does not exist", error_code=RESOURCE_DOES_NOT_EXIST
+                f"Model asset of source {short(source)} does not exist", error_code=RESOURCE_DOES_NOT_EXIST
             ) from None
         props = resource.get("properties") or {}
         return RemoteModel(version_location(resource, gateway.workspace), props.get("modelType"),
@@ -347,11 +350,11 @@ def check_source(source: Any, local_model_path: Any = None) -> str:
     from . import validation
 
     if not isinstance(source, str) or not source.strip():
-        raise _invalid(f"source must be a non-empty URI or path, got {source!r}")
+        raise _invalid(f"source must be a non-empty URI or path, got {short(source)}")
     if "\x00" in source:
-        raise _invalid(f"source {source!r} contains a NUL character")
+        raise _invalid(f"source {short(source)} contains a NUL character")
     if local_model_path is not None and (not isinstance(local_model_path, str) or "\x00" in local_model_path):
-        raise _invalid(f"local_model_path must be a path, got {local_model_path!r}")
+        raise _invalid(f"local_model_path must be a path, got {short(local_model_path)}")
     _refuse_registry(source)
     if source.startswith("azureml-registry:"):
         from .uri import InvalidUri, parse_artifact_uri
@@ -361,7 +364,7 @@ def check_source(source: Any, local_model_path: Any = None) -> str:
         except InvalidUri as exc:
             raise _invalid(str(exc)) from None
         if not location.path:
-            raise _invalid(f"Source {source!r} names a whole datastore; name the model's folder")
+            raise _invalid(f"Source {short(source)} names a whole datastore; name the model's folder")
     elif source.startswith("azureml:"):
         _check_azureml(source)
     elif source.startswith("runs:") and not urlparse(source).netloc:
@@ -372,7 +375,7 @@ def check_source(source: Any, local_model_path: Any = None) -> str:
             # Logged models (models:/m-<id>) and paths inside a version are MLflow's to resolve.
             rest = source[len("models:"):].strip("/")
             if not rest.startswith("m-") and "/" not in rest:
-                raise _invalid(f"Invalid model source {source!r}: expected {_MODELS_SHAPES}")
+                raise _invalid(f"Invalid model source {short(source)}: expected {_MODELS_SHAPES}")
             return source
         name, version, stage, alias = parsed
         validation.model_name(name)
@@ -394,7 +397,7 @@ def _check_scheme(source: str) -> None:
     try:
         scheme = urlparse(source).scheme
     except ValueError as exc:
-        raise _invalid(f"Invalid source {source!r}: {exc}") from None
+        raise _invalid(f"Invalid source {short(source)}: {exc}") from None
     if len(scheme) <= 1:  # a local path (or a Windows drive letter)
         return
     try:
@@ -405,7 +408,7 @@ def _check_scheme(source: str) -> None:
         return
     if scheme not in known:
         raise _invalid(
-            f"Unsupported source {source!r}: no MLflow artifact repository handles {scheme}:// URIs "
+            f"Unsupported source {short(source)}: no MLflow artifact repository handles {scheme}:// URIs "
             f"(installed: {', '.join(sorted(s for s in known if s))})"
         )
 
@@ -414,7 +417,7 @@ def _check_runs_uri(source: str) -> None:
     run_id, _, path = source[len("runs:"):].lstrip("/").partition("/")
     if not _RUN_ID.fullmatch(run_id) or ".." in path.split("/"):
         raise _invalid(
-            f"Invalid runs:/ source {source!r}: expected runs:/<run_id>/<path to the model folder>, with the run "
+            f"Invalid runs:/ source {short(source)}: expected runs:/<run_id>/<path to the model folder>, with the run "
             "id of an MLflow run"
         )
 
@@ -431,7 +434,7 @@ def _check_azureml(source: str) -> None:
                 workspace_ref(match["sub"], match["rg"], match["ws"], uri=source)
             check_datastore_name(match["ds"], source)
             if not check_datastore_path(match["path"], source):
-                raise _invalid(f"Source {source!r} names a whole datastore; name the model's folder")
+                raise _invalid(f"Source {short(source)} names a whole datastore; name the model's folder")
             return
         match = _JOB_OUTPUT.match(source)
         if match:
@@ -446,8 +449,8 @@ def _check_azureml(source: str) -> None:
         validation.model_name(match["name"])
         if match["version"] is not None and not _ASSET_VERSION.fullmatch(match["version"]):
             raise _invalid(
-                f"Invalid model version {match['version']!r} in source {source!r}: Azure ML versions are letters, "
+                f"Invalid model version {match['version']!r} in source {short(source)}: Azure ML versions are letters, "
                 "digits, '.', '_' and '-', starting with a letter or digit"
             )
         return
-    raise _invalid(f"Unrecognised Azure ML source {source!r}. Supported: {_AZUREML_SHAPES}")
+    raise _invalid(f"Unrecognised Azure ML source {short(source)}. Supported: {_AZUREML_SHAPES}")

@@ -38,17 +38,17 @@ def short(value: Any) -> str:
     """``repr`` cut to a readable length: an echoed input (a 1 MB page token, filter or URI) must not flood the
     message; how long it was is said instead."""
     text = repr(value)
-    if len(text) <= 80:
+    if len(text) <= 300:
         return text
     size = f"{len(value)} chars" if isinstance(value, (str, bytes)) else f"{len(text)} chars as text"
-    return f"{text[:60]}... ({size})"
+    return f"{text[:240]}... ({size})"
 
 
 def clip(message: str, limit: int = 1500, inputs: tuple = ()) -> str:
     """Someone else's message (MLflow's validators quote what they were given, whole): each long input in
     ``inputs`` quoted short where it appears, then the message cut to ``limit`` characters as a last resort."""
     for value in inputs:
-        if isinstance(value, str) and len(value) > 80:
+        if isinstance(value, str) and len(value) > 300:
             message = message.replace(value, short(value).strip("'\""))
     return message if len(message) <= limit else f"{message[:limit]}... ({len(message)} chars)"
 

@@ -27,6 +27,9 @@ def _calls(client, name):
         "alias": lambda: client.get_model_version_by_alias(name, HUGE),
         "stage": lambda: client.transition_model_version_stage(name, "1", HUGE),
         "tag-key": lambda: client.set_registered_model_tag(name, HUGE, "v"),
+        "source": lambda: client.create_model_version(name, "runs:/" + HUGE),
+        "source-path": lambda: client.create_model_version(name, "/nonexistent/" + HUGE[:3000]),
+        "source-scheme": lambda: client.create_model_version(name, "foo://" + HUGE),
     }
 
 
