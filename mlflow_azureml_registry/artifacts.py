@@ -247,4 +247,4 @@ class _Undo:
 
 # LocalUpload/<hash>/<folder>/<file>: the manifest is keyed by <file>, the path inside the folder.
 _UPLOAD_FOLDER = re.compile(r"^(.*?LocalUpload/[0-9a-f]{64})/")
-_UPLOAD_FILE = re.compile(r"^(.*?LocalUpload/[0-9a-f]{64}/[^/]+)/(.+)$")
+_UPLOAD_FILE = re.compile(r"^(.*?LocalUpload/[0-9a-f]{64}/[^/]+)/(.+)$", re.DOTALL)  # any character in a name

@@ -23,10 +23,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import ErrorCode
+
 from .azure import errors as az
 from .azure.blobs import UploadItem
 from .azure.gateway import AzureMLGateway
-from .content import FileChangedError, FolderSnapshot, complete_digests, remember, sha256_hex, snapshot
+from .content import FileChangedError, FolderRefused, FolderSnapshot, complete_digests, remember, sha256_hex, snapshot
 from .mapping import PROP_REGISTRATION_ID, last_updated, registration_id, set_last_updated
 from .progress import transfer_progress
 from .sources import LocalModel
@@ -69,6 +72,8 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
         snap = snapshot(model.path)
     except FileChangedError as exc:
         raise az.IntegrityError(str(exc)) from None
+    except FolderRefused as exc:  # MLflow's own exception class reaches callers (and MLflow's server)
+        raise MlflowException(exc.message, error_code=ErrorCode.Value(exc.error_code)) from None
     location = DatastoreLocation(
         gateway.workspace, UPLOAD_DATASTORE, f"{ARTIFACT_ORIGIN}/{snap.content_hash}/{model.folder_name}"
     )

@@ -116,6 +116,27 @@ def _global_registry(uri: str) -> Callable[[Ctx], Any]:
     return call
 
 
+def _folder_with(c: Ctx, kind: str) -> str:
+    """A copy of the case's model folder with one thing the folder policy refuses."""
+    import os
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="bad-folder-")) / "model"
+    shutil.copytree(c.folder, folder)
+    if kind == "outside-link":
+        (folder / "innocent.txt").symlink_to("/etc/hostname")
+    elif kind == "loop":
+        (folder / "self").symlink_to(".")
+    elif kind == "fifo":
+        os.mkfifo(folder / "pipe")
+    elif kind == "backslash":
+        (folder / "a\\b.txt").write_text("x")
+    elif kind == "newline":
+        (folder / "a\nb.txt").write_text("x")
+    return str(folder)
+
+
 def _register(source: str, name: str = "{c.name}") -> Callable[[Ctx], Any]:
     def call(c: Ctx) -> Any:
         import mlflow
@@ -454,6 +475,17 @@ REGISTRY_URIS = [
 
 SOURCES = [
     bad("source-missing-path", lambda c: c.create("/nonexistent/model"), MISSING, "does not exist"),
+    # The model folder policy (issue #15): refused before anything is read or uploaded.
+    bad("source-folder-outside-link", lambda c: c.create(_folder_with(c, "outside-link")), INVALID,
+        "cannot be registered"),
+    bad("source-folder-loop", lambda c: c.create(_folder_with(c, "loop")), INVALID, "cannot be registered"),
+    bad("source-folder-fifo", lambda c: c.create(_folder_with(c, "fifo")), INVALID, "cannot be registered"),
+    bad("source-folder-backslash-name", lambda c: c.create(_folder_with(c, "backslash")), INVALID,
+        "cannot be registered"),
+    bad("source-folder-newline-name", lambda c: c.create(_folder_with(c, "newline")), INVALID,
+        "cannot be registered"),
+    bad("source-file-uri-host", lambda c: c.create(f"file://somehost{c.folder}"), INVALID, "file://"),
+    bad("source-huge-uri", lambda c: c.create("runs:/" + "r" * 1_000_000), INVALID, "chars"),
     bad("source-missing-file-uri", lambda c: c.create("file:///nonexistent/model"), MISSING, "does not exist"),
     bad("source-is-a-file", lambda c: c.create(str(c.file)), INVALID, "is a file"),
     bad("source-empty-folder", lambda c: c.create(str(c.empty_folder)), INVALID, "empty folder"),
