@@ -160,10 +160,22 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def page(browser: Browser, artifacts: Path, request: pytest.FixtureRequest):
-    """A new tab; MLflow's one-time "new Model Registry UI" promotion is closed whenever it shows up."""
+    """A new tab; MLflow's one-time "new Model Registry UI" promotion is closed whenever it shows up, and so is
+    MLflow 3's "MLflow Assistant" side panel (served by a local server, it opens by itself on the first page).
+
+    The UI keeps its settings (the "New model registry UI" switch, the dismissed promotion, the assistant
+    panel) in the server origin's localStorage, which the module's tests share: after a failed test it is
+    cleared, so a setting the test left half-way changed cannot fail the tests after it."""
     tab = browser.context.new_page()
     promo = tab.get_by_role("dialog", name="Flexible, governed deployments with the new Model Registry UI")
     tab.add_locator_handler(promo, lambda dialog: dialog.get_by_role("button", name="Close").click())
+    # The panel takes 400 px of the page's width (and a place in every screenshot). Closed, it leaves a button
+    # with the same attribute and text, but no "Close" button in it. Its "Close" gets a click event, not a mouse
+    # click: the promotion, a modal dialog, may be over the page by then, and would take a mouse click (the
+    # handler would wait for it to go, and the promotion's handler cannot run while this one does).
+    assistant = tab.locator("[data-assistant-ui]").filter(has=tab.get_by_role("button", name="Close", exact=True))
+    tab.add_locator_handler(
+        assistant, lambda panel: panel.get_by_role("button", name="Close", exact=True).dispatch_event("click"))
     try:
         yield tab
     finally:
@@ -173,7 +185,18 @@ def page(browser: Browser, artifacts: Path, request: pytest.FixtureRequest):
                 tab.screenshot(path=str(artifacts / f"FAILED-{request.node.name}.png"), full_page=True)
             except Exception as error:  # the page may be what failed
                 print(f"no failure screenshot: {error}")
+            _forget_ui_settings(tab)
         tab.close()
+
+
+def _forget_ui_settings(tab) -> None:
+    """Clear the localStorage of the origin ``tab`` is on (MLflow's defaults again on its next page)."""
+    if not tab.url.startswith(("http://", "https://")):
+        return  # the test failed before it opened a page of the server
+    try:
+        tab.evaluate("() => window.localStorage.clear()")
+    except Exception as error:
+        print(f"UI settings not cleared: {error}")
 
 
 @pytest.fixture

@@ -4,6 +4,9 @@ Models are set up through the server's REST API; the UI pages show them; a tag e
 clicking in the UI are then what Azure ML itself holds (``MLClient``, and the workspace's stored container).
 Selectors are roles and visible text, which MLflow 2.16 and 3.x share. The tests run in file order: the last
 one reads the server log for tracebacks and the browser's record of requests off loopback.
+
+The workspace is the session's: in a whole-suite run it holds 100+ other tests' models, so the Registered Models
+page is only ever opened searched for this module's models (``open_models_list``), never read unfiltered.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 import uuid
 from contextlib import contextmanager
 from types import SimpleNamespace
+from urllib.parse import parse_qs, quote, urlsplit
 
 import mlflow
 import pytest
@@ -26,6 +30,7 @@ except ImportError:  # conftest's _browser_available skips every test (or, under
 
 WORKSPACE = "local-ws"
 NEW_UI = "New model registry UI"
+LAST_UPDATED = "mlflow.lastUpdated"  # MLflow's last update, kept on Azure ML's model or version (README)
 
 
 @contextmanager
@@ -79,9 +84,41 @@ def ml_client(workspace):
 
 # ---------------------------------------------------------------------------------------------- helpers
 def open_route(page, server, route: str, ready) -> None:
-    """Go to ``<server>/#/<route>`` and wait until ``ready`` (a locator) is visible."""
-    page.goto(f"{server.url}/#/{route}")
+    """Load ``<server>/#/<route>`` as a new document and wait until ``ready`` (a locator) is visible.
+
+    From a page of the UI, going to another ``#/`` route only changes the URL's fragment: the browser keeps the
+    document, and the UI's state with it (a page that reads its URL once, such as Registered Models' search, then
+    ignores the new one). Such a ``goto`` answers no response; the page is then reloaded from its new URL."""
+    if page.goto(f"{server.url}/#/{route}") is None:
+        page.reload()
     expect(ready).to_be_visible()
+
+
+def open_models_list(page, server, name_filter: str):
+    """The Registered Models page searched for names containing ``name_filter``; its table.
+
+    The search is in the URL (``#/models?searchInput=...``, read by MLflow 2.16 and 3.x alike), so the page asks
+    for the filtered list only. Typed into the page's search box instead, the search comes after the page's
+    first request, for the first page of all models: with the session's 100+ models that one answers after the
+    filtered one, and its answer replaces the table (the UI keeps no order between its requests) while the
+    search box still shows the filter.
+    """
+    heading = page.get_by_role("heading", name="Registered Models")
+    open_route(page, server, f"models?searchInput={quote(name_filter)}", heading)
+    expect(page.get_by_role("textbox", name=re.compile("registered models", re.IGNORECASE))).to_have_value(name_filter)
+    return page.get_by_role("table")
+
+
+def expect_only_rows(table, names) -> None:
+    """``table`` lists exactly the models ``names``: a row for each, and no other row than the header."""
+    for name in names:
+        expect(row_of(table, name)).to_be_visible()
+    expect(table.get_by_role("row")).to_have_count(len(names) + 1)
+
+
+def search_filters(urls: list[str]) -> list[str]:
+    """The ``filter`` of each ``registered-models/search`` call (``""``: none)."""
+    return [parse_qs(urlsplit(url).query).get("filter", [""])[0] for url in urls]
 
 
 def _root(scope):
@@ -108,7 +145,10 @@ def field(page, label: str):
 
 @contextmanager
 def legacy_registry_ui(page):
-    """Switch the page to the stage-based registry UI (the "New model registry UI" switch off), then back."""
+    """Switch the page to the stage-based registry UI (the "New model registry UI" switch off), then back.
+
+    The switch is a setting of the browser (localStorage), shared by the module's later tests: it is switched
+    back even when the block fails (and the ``page`` fixture clears the settings after a failed test)."""
     switch = page.get_by_role("switch", name=NEW_UI)
     expect(switch).to_be_checked()  # MLflow's default
     switch.click()
@@ -116,9 +156,11 @@ def legacy_registry_ui(page):
     confirm.get_by_role("button", name="Disable").click()
     expect(confirm).to_be_hidden()
     expect(switch).not_to_be_checked()
-    yield
-    switch.click()  # re-enabling asks nothing
-    expect(switch).to_be_checked()
+    try:
+        yield
+    finally:
+        switch.click()  # re-enabling asks nothing
+        expect(switch).to_be_checked()
 
 
 def version_tags_table(page):
@@ -131,14 +173,13 @@ def tag_row(scope, key: str):
 
 # ---------------------------------------------------------------------------------------------- pages
 def test_registered_models_page_lists_models_with_latest_version_and_aliases(page, snap, server, models):
-    open_route(page, server, "models", page.get_by_role("heading", name="Registered Models"))
-    search = page.get_by_role("textbox", name=re.compile("registered models", re.IGNORECASE))
-    search.fill(models.prefix)  # the session's workspace holds other tests' models too
-    search.press("Enter")
-    table = page.get_by_role("table")
-    alpha, beta, gamma = (row_of(table, name) for name in (models.alpha, models.beta, models.gamma))
-    expect(alpha).to_be_visible()
-    expect(table.get_by_role("row")).to_have_count(4)  # the header and the three models
+    searches = []  # every registered-models/search call of the page: all must be for this module's models
+    page.on("request", lambda request: searches.append(request.url) if "/registered-models/search" in request.url
+            else None)
+    names = (models.alpha, models.beta, models.gamma)
+    table = open_models_list(page, server, models.prefix)  # the session's workspace holds other tests' models
+    alpha, beta, gamma = (row_of(table, name) for name in names)
+    expect_only_rows(table, names)
     expect(cell(table, alpha, "Latest version")).to_have_text("Version 3")
     expect(cell(table, beta, "Latest version")).to_have_text("Version 1")
     expect(cell(table, gamma, "Latest version")).to_have_text("Version 2")
@@ -150,11 +191,16 @@ def test_registered_models_page_lists_models_with_latest_version_and_aliases(pag
     snap("01-registered-models")
 
     with legacy_registry_ui(page):  # the stage columns: the latest version in each stage
+        table = open_models_list(page, server, models.prefix)  # reloaded: the switch is a setting, not a view
         expect(table.get_by_role("columnheader", name="Production", exact=True)).to_be_visible()
+        expect_only_rows(table, names)
         expect(cell(table, alpha, "Staging")).to_have_text("Version 1")
         expect(cell(table, alpha, "Production")).to_have_text("Version 2")
         expect(cell(table, beta, "Production")).to_have_text("—")
         snap("02-registered-models-stages")
+
+    filters = search_filters(searches)
+    assert filters and all(models.prefix in f for f in filters), f"a search not for {models.prefix}*: {filters}"
 
 
 def test_model_page_lists_versions_with_aliases_and_stages(page, snap, server, models):
@@ -221,10 +267,15 @@ def test_version_tag_edited_in_ui_is_what_azure_ml_reads(page, snap, server, mod
     snap("06-version-tag-edited")
 
     expected = {"owner": "edited-in-ui", "reviewed": "yes"}
-    assert ml_client.models.get(models.gamma, version="1").tags == expected  # Azure ML's own SDK
-    assert rest.get_model_version(models.gamma, "1").tags == expected  # and MLflow, through the server
+    version = rest.get_model_version(models.gamma, "1")  # MLflow, through the server
+    assert version.tags == expected
+    # Azure ML's own SDK: the same tags, and MLflow's last update of the version (a tag write is no update in
+    # MLflow, it is one in Azure ML: the plugin keeps MLflow's time in a tag of its own, hidden from MLflow).
+    assert ml_client.models.get(models.gamma, version="1").tags == {
+        **expected, LAST_UPDATED: str(version.last_updated_timestamp)}
     page.reload()
     expect(tag_row(page, "owner").get_by_role("cell").nth(1)).to_have_text("edited-in-ui")
+    expect(version_tags_table(page).get_by_role("row")).to_have_count(len(expected))  # no reserved tag shown
 
 
 def test_alias_set_in_ui_is_what_azure_ml_holds(page, snap, server, models, workspace, rest):
@@ -241,9 +292,12 @@ def test_alias_set_in_ui_is_what_azure_ml_holds(page, snap, server, models, work
     expect(field(page, r"^Aliases$").get_by_role("status")).to_have_text(re.compile(r"@\s*challenger$"))
     snap("07-version-alias-set")
 
+    model = rest.get_registered_model(models.gamma)
+    assert model.aliases == {"champion": "2", "challenger": "1"}
+    assert model.tags == {}  # the aliases' (and the last update's) tags are the plugin's, hidden from MLflow
     container_tags = workspace.state.get_model(WORKSPACE, models.gamma)["properties"]["tags"]
-    assert container_tags == {f"{ALIAS_TAG_PREFIX}champion": "2", f"{ALIAS_TAG_PREFIX}challenger": "1"}
-    assert rest.get_registered_model(models.gamma).aliases == {"champion": "2", "challenger": "1"}
+    assert container_tags == {f"{ALIAS_TAG_PREFIX}champion": "2", f"{ALIAS_TAG_PREFIX}challenger": "1",
+                              LAST_UPDATED: str(model.last_updated_timestamp)}
     assert rest.get_model_version_by_alias(models.gamma, "challenger").version == "1"
 
     open_route(page, server, f"models/{models.gamma}", page.get_by_role("heading", name=models.gamma))
