@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -299,7 +300,7 @@ def test_mlflow_models_serve_from_the_registry(workspace, model_name, sklearn_mo
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model_name}/{mv.version}",
          "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
     try:
         body = {"dataframe_split": json.loads(iris.head(3).to_json(orient="split"))}
@@ -313,6 +314,12 @@ def test_mlflow_models_serve_from_the_registry(workspace, model_name, sklearn_mo
         assert answer.status_code == 200, answer.text
         expected = mlflow.pyfunc.load_model(str(sklearn_model_dir)).predict(iris.head(3))
         assert [int(x) for x in answer.json()["predictions"]] == [int(x) for x in expected]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    finally:  # the whole process group: `mlflow models serve` runs its server in worker processes
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)

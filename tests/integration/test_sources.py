@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -145,30 +142,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory):
-    """A running ``mlflow server`` (its own SQLite backend and artifact store), on loopback."""
-    root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-               "--backend-store-uri", f"sqlite:///{root}/server.db", "--artifacts-destination", str(root / "artifacts")]
-    if int(mlflow.__version__.split(".")[0]) < 3:
-        command += ["--workers", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import requests
+    """A running ``mlflow server`` (its own SQLite backend and artifact store), on loopback; stopped with every
+    process it started (gunicorn or uvicorn workers included)."""
+    from tests.servers import MlflowServer
 
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("mlflow server did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with MlflowServer(tmp_path_factory.mktemp("server")) as server:
+        yield server.url
 
 
 def test_register_from_a_running_tracking_server(workspace, model_name, tracking_server, iris):

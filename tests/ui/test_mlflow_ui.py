@@ -6,7 +6,9 @@ Selectors are roles and visible text, which MLflow 2.16 and 3.x share. The tests
 one reads the server log for tracebacks and the browser's record of requests off loopback.
 
 The workspace is the session's: in a whole-suite run it holds 100+ other tests' models, so the Registered Models
-page is only ever opened searched for this module's models (``open_models_list``), never read unfiltered.
+page is only ever opened searched for this module's models (``open_models_list``), never read unfiltered, and a
+version page is read only once it holds its own model, whatever the UI's first page of all models holds
+(``open_version_page``).
 """
 
 from __future__ import annotations
@@ -107,6 +109,42 @@ def open_models_list(page, server, name_filter: str):
     open_route(page, server, f"models?searchInput={quote(name_filter)}", heading)
     expect(page.get_by_role("textbox", name=re.compile("registered models", re.IGNORECASE))).to_have_value(name_filter)
     return page.get_by_role("table")
+
+
+def open_version_page(page, server, model: str, version: str) -> None:
+    """The page of version ``version`` of ``model``, once it holds ``model`` (and so its aliases).
+
+    The page asks for its registered model (the Aliases field, and the aliases dialog's model name and existing
+    aliases, come from it), and its "Promote model" button asks for the first page of all registered models,
+    whose answer replaces every registered model the UI holds (MLflow 2.16 and 3.x alike). With the session's
+    100+ models ``model`` is not on that page: if that answer comes last, the page has no model, shows no alias,
+    and its aliases dialog saves with an empty model name (HTTP 400). The model's own request is therefore held
+    until that search has answered, then let through.
+    """
+    held, release = [], []
+
+    def hold(route) -> None:
+        if release:
+            route.continue_()
+        else:
+            held.append(route)
+
+    model_get = re.compile(r"/ajax-api/2\.0/mlflow/registered-models/get\?")
+    page.route(model_get, hold)
+    try:
+        with page.expect_response(lambda r: "/registered-models/search" in r.url and search_filters([r.url]) == [""]):
+            open_route(page, server, f"models/{model}/versions/{version}",
+                       page.get_by_role("heading", name=f"Version {version}", exact=True))
+        assert held, "the page did not ask for its registered model"
+        with page.expect_response(model_get) as answer:
+            release.append(True)
+            for route in held:
+                route.continue_()
+        assert answer.value.ok, answer.value.text()
+        answer.value.finished()
+    finally:
+        release.append(True)
+        page.unroute(model_get, hold)  # later requests (after an edit) go straight through
 
 
 def expect_only_rows(table, names) -> None:
@@ -232,8 +270,7 @@ def test_model_page_lists_versions_with_aliases_and_stages(page, snap, server, m
     ],
 )
 def test_version_page_shows_tags_aliases_and_stage(page, snap, server, models, version, tags, alias, stage):
-    open_route(page, server, f"models/{models.alpha}/versions/{version}",
-               page.get_by_role("heading", name=f"Version {version}", exact=True))
+    open_version_page(page, server, models.alpha, version)
     expect(field(page, r"^Stage( \(deprecated\))?$")).to_contain_text(stage)
     aliases = field(page, r"^Aliases$")
     if alias:
@@ -250,7 +287,7 @@ def test_version_page_shows_tags_aliases_and_stage(page, snap, server, models, v
 
 # ---------------------------------------------------------------------------------------------- edits in the UI
 def test_version_tag_edited_in_ui_is_what_azure_ml_reads(page, snap, server, models, ml_client, rest):
-    open_route(page, server, f"models/{models.gamma}/versions/1", page.get_by_role("heading", name="Version 1"))
+    open_version_page(page, server, models.gamma, "1")
     row = tag_row(page, "owner")
     row.get_by_test_id("editable-table-button-edit").click()  # the pencil: the value becomes a text box
     row.get_by_role("textbox").fill("edited-in-ui")
@@ -279,7 +316,7 @@ def test_version_tag_edited_in_ui_is_what_azure_ml_reads(page, snap, server, mod
 
 
 def test_alias_set_in_ui_is_what_azure_ml_holds(page, snap, server, models, workspace, rest):
-    open_route(page, server, f"models/{models.gamma}/versions/1", page.get_by_role("heading", name="Version 1"))
+    open_version_page(page, server, models.gamma, "1")
     field(page, r"^Aliases$").get_by_title("Add aliases").click()
     dialog = page.get_by_role("dialog", name=re.compile(r"alias for model version 1"))
     dialog.get_by_role("combobox").fill("challenger")
