@@ -1,18 +1,20 @@
 """The create protocol: files first, then a version number nobody else holds.
 
-1. Hash the folder (the Azure ML SDK's content hash) and upload it to
-   ``LocalUpload/<hash>/<folder>`` on the workspace blob store, unless that folder already carries
-   the completion marker; the marker is written last, so a half-finished upload is never reused.
-2. Read the container's ``nextVersion``; skip numbers that already exist (``GET`` says 200), reading
-   ``nextVersion`` again when the first one is taken (it was read before the upload).
-3. ``PUT`` the version with a fresh registration id in its properties.
-4. ``GET`` it back: if the registration id is ours, the version is ours. If another writer's id is
-   there (a racing client), try the next number. If the PUT's outcome was lost (dropped answer,
-   5xx after the write), the same GET decides: ours → done; absent → PUT again; someone else's → next.
+1. Hash the folder (the Azure ML SDK's content hash) and upload it to ``LocalUpload/<hash>/<folder>`` on the
+   workspace blob store, unless that folder already carries the completion marker and still holds exactly these
+   files (its manifest, names and sizes); the marker is written last, so a half-finished upload is never reused.
+2. Under the model's write lease, read the container: its ``nextVersion`` is the number to take.
+3. ``PUT`` the version with a fresh registration id in its properties. Other files already at that number
+   (a writer that takes no lease) are refused by the service: take the next number.
+4. ``GET`` it back: if the registration id is ours, the version is ours. If another writer's id is there, try
+   the next number. If the PUT's outcome was lost (dropped answer, 5xx after the write), the same GET decides:
+   ours → done; absent → PUT again; someone else's → next.
+5. Stamp the container with the version's creation time (MLflow's last update of the model). The version exists
+   by then: a failure here is logged, not raised, so a retry never makes a second version.
 
-Steps 2-4 run under the model's write lease (:mod:`.azure.leases`), so this plugin's clients never
-race each other for a number; the verification still guards against clients that do not take it.
-A version therefore never exists without its files, and never carries two registrations.
+Steps 2-5 run under the model's write lease (:mod:`.azure.leases`), so this plugin's clients never race each
+other for a number; the verification still guards against clients that do not take it. A version therefore never
+exists without its files, and never carries two registrations.
 """
 
 from __future__ import annotations
@@ -148,6 +150,17 @@ def _stored_mismatch(
     return None
 
 
+def _stamp_model(gateway: AzureMLGateway, name: str, container: dict[str, Any], version: dict[str, Any]) -> None:
+    """Step 5: the model's last update is the new version's creation. The version is created already, so a
+    failure leaves only the model's last update behind (a warning), never an error that invites a second version."""
+    set_last_updated(container, last_updated(version))
+    try:
+        gateway.models.put_container(name, container)
+    except az.AzureMLError as exc:
+        _logger.warning("Version %s of model %s is registered, but the model's last update could not be written: %s",
+                        version.get("name"), name, exc.message)
+
+
 def next_version(container: dict[str, Any]) -> int:
     """The container's ``nextVersion`` (1 when absent or not an integer)."""
     value = ((container or {}).get("properties") or {}).get("nextVersion")
@@ -193,8 +206,7 @@ def create_version(gateway: AzureMLGateway, name: str, body: dict[str, Any]) -> 
             if stored is None:
                 continue  # the PUT did not land: try the same number again
             if registration_id(stored) == reg_id:
-                set_last_updated(container, last_updated(stored))
-                gateway.models.put_container(name, container)
+                _stamp_model(gateway, name, container, stored)
                 return stored
             candidate += 1  # a racing writer took it
     raise az.Conflict(

@@ -125,3 +125,14 @@ def test_a_transition_that_cannot_be_undone_says_which_versions(workspace, clien
     # Version 1's archive never landed (read back: unchanged), so only version 3 is left in its new stage.
     assert "Version 3 of model" in info.value.message and "Run the same call again" in info.value.message
     assert _stages(workspace, versions) == {"1": "Production", "2": "Development", "3": "Production"}
+
+
+def test_a_registration_whose_model_stamp_fails_is_still_one_version(workspace, client, model_name,
+                                                                     sklearn_model_dir, intercept):
+    """The version exists before the model's last update is written: that write failing must not make the call
+    fail (a retry would register a second version)."""
+    client.create_registered_model(model_name)
+    intercept(before=lambda r: _busy(503) if _is(r, "PUT", f"/models/{model_name}") else None)
+    mv = client.create_model_version(model_name, str(sklearn_model_dir))
+    workspace.set_interceptor(None)
+    assert [v.version for v in client.search_model_versions(f"name = '{model_name}'")] == [mv.version] == ["1"]
