@@ -84,7 +84,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("ready", flush=True)
         print(
             f"Local Azure ML workspace: control plane {ws.resource_manager_url}, blobs "
-            f"https://127.0.0.1:{ws.blob_port}; workspaces {', '.join(ws.workspaces)}. "
+            f"https://127.0.0.1:{ws.blob_port}; workspaces {', '.join(ws.workspaces)}; registry "
+            f"{', '.join(ws.registry_names)} ({ws.azureml_registry_uri()}, discovery {ws.registry_discovery_url}). "
             "Ctrl-C or SIGTERM stops it.",
             file=sys.stderr,
             flush=True,

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 from . import handlers
 from .handlers import Request, Response
+from .registry_http import RegistryRouter
 from .state import ArmError, ServiceState
 
 _WS = (
@@ -90,6 +91,7 @@ class Outcome:
     response: Response
     operation: Optional[str] = None
     workspace: Optional[str] = None
+    registry: Optional[str] = None
 
 
 class Router:
@@ -102,7 +104,9 @@ class Router:
         granted_workspaces: set[str],
         metadata: Callable[[], object],
         principal_id: str,
+        registries: Optional[RegistryRouter] = None,
     ) -> None:
+        self.registries = registries
         self.state = state
         self.token = token
         self.granted = {w.lower() for w in granted_workspaces}
@@ -115,6 +119,10 @@ class Router:
         denied = self._authenticate(request)
         if denied is not None:
             return Outcome(denied)
+        answered = self.registries.dispatch(request) if self.registries is not None else None
+        if answered is not None:  # discovery, the registry data plane, operation polls (registry_http.py)
+            response, operation, registry = answered
+            return Outcome(response, operation, registry=registry)
         matched_path = False
         for route in ROUTES:
             match = route.pattern.match(request.path)

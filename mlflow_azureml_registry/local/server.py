@@ -125,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
             "operation": outcome.operation,
             "workspace": outcome.workspace,
         }
+        if outcome.registry is not None:
+            fields["registry"] = outcome.registry
         send = srv.interceptor.after(request, response)
         if not send:  # the state has changed, but the client never hears of it
             fields.update(status=None, dropped=True)

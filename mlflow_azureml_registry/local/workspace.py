@@ -6,7 +6,9 @@
 
 Two workspaces the token is granted for (``local-ws``, ``local-ws-2``, each with its own storage
 account and container) and one it is not (``forbidden-ws``: 403), so cross-workspace flows and
-authorisation failures can be tested.
+authorisation failures can be tested. One Azure ML registry, ``local-registry``, in the same subscription
+and resource group (discovery, data plane and operation polls on the same server; its storage is a fourth
+Azurite account): ``MLClient(**ws.ml_client_kwargs(registry="local-registry"))``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Any, Optional
 from . import certs
 from .azurite import Azurite
 from .handlers import cloud_metadata
+from .registry import RegistryState
+from .registry_http import AzuriteRegistryStorage, RegistryRouter
 from .routing import Router
 from .server import ControlPlaneServer, Interceptor, RequestLog
 from .state import ServiceState
@@ -38,6 +42,7 @@ PRINCIPAL_ID = "00000000-0000-4000-8000-0000000000bb"
 RESOURCE_GROUP = "local-rg"
 WORKSPACES = ("local-ws", "local-ws-2")
 FORBIDDEN_WORKSPACE = "forbidden-ws"
+REGISTRY = "local-registry"
 DEFAULT_DATASTORE = "workspaceblobstore"
 IDENTITY_DATASTORE = "workspaceblobstore_identity"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -48,6 +53,8 @@ ENV_NAMES = (
     "MLFLOW_AZUREML_STORAGE_ACCOUNT_URL",
     "REQUESTS_CA_BUNDLE",
     "SSL_CERT_FILE",
+    "MLFLOW_AZUREML_REGISTRY_DISCOVERY_URL",
+    "MLFLOW_AZUREML_LOCAL_REGISTRY_URI",
 )
 
 
@@ -138,11 +145,16 @@ class LocalWorkspace:
         self.forbidden_workspace = FORBIDDEN_WORKSPACE
         self.token = make_token()
         self.account_keys = {
-            f"devstoreaccount{i}": base64.b64encode(secrets.token_bytes(64)).decode() for i in (1, 2, 3)
+            f"devstoreaccount{i}": base64.b64encode(secrets.token_bytes(64)).decode() for i in (1, 2, 3, 4)
         }
         self._accounts = dict(zip([*WORKSPACES, FORBIDDEN_WORKSPACE], self.account_keys))
         self._containers = {ws: f"azureml-blobstore-{uuid.uuid4()}" for ws in self._accounts}
         self.state = ServiceState(SUBSCRIPTION_ID, RESOURCE_GROUP, page_size=page_size)
+        self.registry_names = [REGISTRY]
+        self.registry_state = RegistryState(
+            SUBSCRIPTION_ID, RESOURCE_GROUP, TENANT_ID, page_size=lambda: self.state.page_size
+        )
+        self.registry_state.add_registry(REGISTRY, "devstoreaccount4")
         self._log = RequestLog(request_log)
         self._workdir: Optional[Path] = None
         self._owns_workdir = False
@@ -191,6 +203,7 @@ class LocalWorkspace:
             set(WORKSPACES),
             lambda: cloud_metadata(self.resource_manager_url, self.storage_suffix),
             PRINCIPAL_ID,
+            RegistryRouter(self.registry_state),
         )
         self._server = ControlPlaneServer(self._port, context, router, self._log, self._interceptor)
         self._server.start()
@@ -263,6 +276,9 @@ class LocalWorkspace:
                 },
             )
         self.state.secret_provider = self._sas_secret
+        self.registry_state.storage = AzuriteRegistryStorage(
+            self.account_keys, lambda: self.blob_port, self.blob_service
+        )
 
     def _sas_secret(self, account: str, container: str, hours: int) -> dict[str, Any]:
         """An account SAS like the one the real ``listSecrets`` returns (recorded: ``srt=co``, rcuwdl)."""
@@ -323,6 +339,18 @@ class LocalWorkspace:
             f"/workspaces/{workspace}"
         )
 
+    def azureml_registry_uri(self, name: str = REGISTRY) -> str:
+        """The plugin's URI for an Azure ML registry (not a workspace)."""
+        return (
+            f"azureml-registry://subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/registries/{name}"
+        )
+
+    @property
+    def registry_discovery_url(self) -> str:
+        """Where ``/registrymanagement/v1.0/registries/{name}/discovery`` is served (the control plane)."""
+        return self.resource_manager_url
+
     @property
     def env(self) -> dict[str, str]:
         """Exactly what ``mlflow-azureml-registry local`` prints. No secret is put in the registry URI."""
@@ -333,6 +361,8 @@ class LocalWorkspace:
             self.storage_account_url_template,
             self.ca_bundle,
             self.ca_bundle,
+            self.registry_discovery_url,
+            self.azureml_registry_uri(),
         )
         return dict(zip(ENV_NAMES, values))
 
@@ -367,15 +397,16 @@ class LocalWorkspace:
             "registry_discovery_endpoint": base,
         }
 
-    def ml_client_kwargs(self, workspace: str = WORKSPACES[0]) -> dict[str, Any]:
-        """Keyword arguments for ``azure.ai.ml.MLClient``. The SDK's own blob uploads go to
-        ``https://<account>.blob.core.localhost:<port>``: resolve ``*.localhost`` to 127.0.0.1 first
-        (``mlflow_azureml_registry.local.testing.resolve_localhost``)."""
+    def ml_client_kwargs(self, workspace: str = WORKSPACES[0], *, registry: Optional[str] = None) -> dict[str, Any]:
+        """Keyword arguments for ``azure.ai.ml.MLClient`` on a workspace, or with ``registry=`` on a registry.
+        The SDK's own blob uploads go to ``https://<account>.blob.core.localhost:<port>``: resolve
+        ``*.localhost`` to 127.0.0.1 first (``mlflow_azureml_registry.local.testing.resolve_localhost``)."""
+        scope = {"registry_name": registry} if registry else {"workspace_name": workspace}
         return {
             "credential": self.credential(),
             "subscription_id": self.subscription_id,
             "resource_group_name": self.resource_group,
-            "workspace_name": workspace,
+            **scope,
             "cloud": f"LocalAzureML{self.port}",
             "cloud_metadata": self.cloud_metadata(),
             "enable_telemetry": False,
@@ -394,6 +425,10 @@ class LocalWorkspace:
     @property
     def requests(self) -> list[dict[str, Any]]:
         return self._log.records()
+
+    def registry_datastore(self, name: str = REGISTRY) -> dict[str, str]:
+        """The registry's storage account (Azurite), for tests."""
+        return {"accountName": self.registry_state.registry(name).account}
 
     def clear_requests(self) -> None:
         self._log.clear()

@@ -116,6 +116,11 @@ def test_prints_exports_then_ready_and_stops_everything(cli, tmp_path: Path, sto
     assert env["MLFLOW_AZUREML_STORAGE_ACCOUNT_URL"].startswith("https://127.0.0.1:")
     assert env["MLFLOW_AZUREML_STORAGE_ACCOUNT_URL"].endswith("/{account}")
     assert env["REQUESTS_CA_BUNDLE"] == env["SSL_CERT_FILE"]
+    assert env["MLFLOW_AZUREML_REGISTRY_DISCOVERY_URL"] == env["MLFLOW_AZUREML_RESOURCE_MANAGER_URL"]
+    assert env["MLFLOW_AZUREML_LOCAL_REGISTRY_URI"] == (
+        "azureml-registry://subscriptions/00000000-0000-4000-8000-000000000000/"
+        "resourceGroups/local-rg/registries/local-registry"
+    )
     bundle = Path(env["REQUESTS_CA_BUNDLE"]).read_text()
     assert bundle.count("BEGIN CERTIFICATE") > 50  # the local CA plus certifi's public roots
 

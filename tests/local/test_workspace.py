@@ -21,6 +21,15 @@ def test_attributes_and_env(ws: LocalWorkspace) -> None:
     assert ws.env["MLFLOW_AZUREML_STORAGE_ACCOUNT_URL"] == ws.storage_account_url_template
     assert ws.env["MLFLOW_REGISTRY_URI"] == ws.registry_uri() == ws.registry_uri("local-ws")
     assert ws.token not in "".join(v for k, v in ws.env.items() if k != "MLFLOW_AZUREML_LOCAL_TOKEN")
+    assert ws.env["MLFLOW_AZUREML_REGISTRY_DISCOVERY_URL"] == ws.registry_discovery_url == ws.resource_manager_url
+    assert ws.env["MLFLOW_AZUREML_LOCAL_REGISTRY_URI"] == ws.azureml_registry_uri() == (
+        f"azureml-registry://subscriptions/{ws.subscription_id}/resourceGroups/{ws.resource_group}"
+        "/registries/local-registry"
+    )
+    assert list(ws.env)[-2:] == ["MLFLOW_AZUREML_REGISTRY_DISCOVERY_URL", "MLFLOW_AZUREML_LOCAL_REGISTRY_URI"]
+    registry_kwargs = ws.ml_client_kwargs(registry="local-registry")
+    assert registry_kwargs["registry_name"] == "local-registry" and "workspace_name" not in registry_kwargs
+    assert registry_kwargs["cloud_metadata"]["registry_discovery_endpoint"] == f"{ws.registry_discovery_url}/"
     assert set(ws.account_keys) >= {
         ws.datastore("local-ws")["accountName"],
         ws.datastore("local-ws-2")["accountName"],
