@@ -1,7 +1,8 @@
-"""``AzureMLArtifactRepository``: reads a model version's files from its workspace datastore.
+"""``AzureMLArtifactRepository``: reads a model version's files, from a workspace datastore or from an Azure ML
+registry's storage.
 
-The URI is self-describing (workspace, datastore, path), because MLflow builds this repository
-from the download URI alone, often without a registry URI. Writes go through the registry's
+The URI is self-describing (a workspace datastore path, or a version of a workspace or registry), because MLflow
+builds this repository from the download URI alone, often without a registry URI. Writes go through the registry's
 create protocol only, so this repository is read-only.
 """
 
@@ -21,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, NOT_IMPLEMENTED, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
-from . import session
+from . import session, targets
 from .azure.blobs import Destination
 from .azure.errors import IntegrityError
 from .azure.leases import LEASE_PREFIX
@@ -29,7 +30,7 @@ from .content import parse_manifest_entries, sha256_hex
 from .errors import azure_errors
 from .progress import transfer_progress
 from .registration import MANIFEST_NAME, manifest_blob
-from .uri import InvalidUri, parse_artifact_uri
+from .uri import DatastoreLocation, InvalidUri, parse_artifact_uri
 
 _READ_ONLY = (
     "Model files on Azure ML are written only by registering a model version "
@@ -47,12 +48,43 @@ class AzureMLArtifactRepository(ArtifactRepository):
         super().__init__(artifact_uri, **{k: v for k, v in given.items() if k in _BASE_PARAMETERS})
         self.tracking_uri, self.registry_uri = tracking_uri, registry_uri
         try:
-            self.location = parse_artifact_uri(artifact_uri)
+            parsed = parse_artifact_uri(artifact_uri)
         except InvalidUri as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        self._parsed = parsed
+        self._opened: Optional[tuple] = None
+
+    def _version_repository(self, path: Optional[str]) -> tuple[Optional[AzureMLArtifactRepository], str]:
+        """For ``.../models/<n>/versions`` (no version: MLflow opened the parent of a version's URI), the repository
+        of the version the path's first segment names, and the rest of the path; (None, path) otherwise."""
+        parsed = self._parsed
+        if isinstance(parsed, DatastoreLocation) or parsed.version:
+            return None, path or ""
+        version, _, rest = (path or "").strip("/").partition("/")
+        if not version:
+            raise MlflowException(
+                f"Name a version under {self.artifact_uri} (.../versions/<version>)", error_code=INVALID_PARAMETER_VALUE
+            )
+        child = parsed.child(version)
+        return AzureMLArtifactRepository(child.artifact_uri, self.tracking_uri, self.registry_uri), rest
+
+    def _open(self):
+        """(blob folder, place of the files): a datastore path as it is; a version through its workspace's or
+        registry's model-asset layer (one version GET, and for a registry a data reference), once."""
+        parsed = self._parsed
+        if isinstance(parsed, DatastoreLocation):  # the process's gateway, as it is now (configure() may reset it)
+            with azure_errors():
+                return session.gateway(parsed.workspace).blob_folder(parsed.datastore), parsed
+        if self._opened is None:  # MLflow builds a repository per download: the version is read once for it
+            self._opened = targets.assets_for(parsed.target).open_files(parsed)
+        return self._opened
+
+    @property
+    def location(self):
+        return self._open()[1]
 
     def _folder(self):
-        return session.gateway(self.location.workspace).blob_folder(self.location.datastore)
+        return self._open()[0]
 
     def _manifest(self, folder) -> Optional[dict[str, tuple[str, int]]]:
         """path in the model folder -> (SHA-256, size), from the version's manifest (checked against the URI's
@@ -60,28 +92,38 @@ class AzureMLArtifactRepository(ArtifactRepository):
         digest = self.location.manifest_sha256
         if not digest:
             return None
-        match = _UPLOAD_FOLDER.match(self.location.path + "/")
-        raw = folder.read(manifest_blob(match.group(1) + "/x")) if match else None
+        blob = getattr(self.location, "manifest_blob", None)
+        if blob is None:
+            match = _UPLOAD_FOLDER.match(self.location.path + "/")
+            blob = manifest_blob(match.group(1) + "/x") if match else None
+        raw = folder.read(blob) if blob else None
         if raw is None:
             raise IntegrityError(f"The manifest of {self.artifact_uri} is missing; the files cannot be verified")
         if sha256_hex(raw) != digest:
             raise IntegrityError(f"The manifest of {self.artifact_uri} does not match the registered version")
         return parse_manifest_entries(raw)
 
-    @staticmethod
+    def _in_folder(self, name: str) -> Optional[tuple[str, str]]:
+        """(the version's folder, the path inside it) of a blob name; None when it is not inside one."""
+        root = getattr(self.location, "root", None)
+        if root is not None:
+            return (root, name[len(root) + 1:]) if name.startswith(root + "/") else None
+        inside = _UPLOAD_FILE.match(name)
+        return (inside.group(1), inside.group(2)) if inside else None
+
     def _expected(
-        manifest: dict[str, tuple[str, int]], names: list[str], prefix: Optional[str] = None
+        self, manifest: dict[str, tuple[str, int]], names: list[str], prefix: Optional[str] = None
     ) -> dict[str, tuple[str, int]]:
         """blob name -> (SHA-256, size) for ``names``. A name the manifest does not know is an error: the files
         changed after registration; so is, for a download of whole model folders, a registered file missing."""
         expected: dict[str, tuple[str, int]] = {}
         found: dict[str, set[str]] = {}
         for name in names:
-            inside = _UPLOAD_FILE.match(name)
-            if not inside or inside.group(2) not in manifest:
+            inside = self._in_folder(name)
+            if not inside or inside[1] not in manifest:
                 raise IntegrityError(f"{name!r} is not part of the registered version's files")
-            expected[name] = manifest[inside.group(2)]
-            found.setdefault(inside.group(1), set()).add(inside.group(2))
+            expected[name] = manifest[inside[1]]
+            found.setdefault(inside[0], set()).add(inside[1])
         if prefix is not None:
             for upload_folder, files in found.items():
                 if upload_folder.startswith(prefix.rstrip("/")) and set(manifest) - files:
@@ -99,6 +141,10 @@ class AzureMLArtifactRepository(ArtifactRepository):
 
     # -- read ---------------------------------------------------------------------------------------
     def list_artifacts(self, path: Optional[str] = None) -> list[FileInfo]:
+        inner, rest = self._version_repository(path)
+        if inner is not None:
+            version = self._parsed.child((path or "").strip("/").split("/")[0]).version
+            return [FileInfo(f"{version}/{f.path}", f.is_dir, f.file_size) for f in inner.list_artifacts(rest or None)]
         prefix = self._blob_name(path)
         root = self.location.path + "/"
         infos = []
@@ -111,6 +157,9 @@ class AzureMLArtifactRepository(ArtifactRepository):
         return sorted(infos, key=lambda f: f.path)
 
     def _download_file(self, remote_file_path: str, local_path: str) -> None:
+        inner, rest = self._version_repository(remote_file_path)
+        if inner is not None:
+            return inner._download_file(rest, local_path)
         name = self._blob_name(remote_file_path)
         with azure_errors():
             folder = self._folder()
@@ -149,6 +198,15 @@ class AzureMLArtifactRepository(ArtifactRepository):
 
     def download_artifacts(self, artifact_path: str, dst_path: Optional[str] = None) -> str:
         """One listing, then parallel downloads (MLflow's default lists folder by folder)."""
+        inner, rest = self._version_repository(artifact_path)
+        if inner is not None:
+            if dst_path is None:
+                dst_path = tempfile.mkdtemp()
+            if not rest:  # the whole version, as a folder named after it
+                folder = Path(dst_path) / self._parsed.child(artifact_path.strip("/")).version
+                folder.mkdir(parents=True, exist_ok=True)
+                return inner.download_artifacts("", str(folder))
+            return inner.download_artifacts(rest, dst_path)
         artifact_path = (artifact_path or "").strip("/")
         if dst_path is None:
             dst_path = tempfile.mkdtemp()

@@ -12,6 +12,7 @@ import copy
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from mlflow.exceptions import MlflowException
@@ -48,12 +49,49 @@ def version_not_found(name: str, version: str, exc: Optional[az.AzureMLError] = 
     return not_found(f"Model Version (name={name}, version={version}) not found", exc)
 
 
+@dataclass(frozen=True)
+class NewVersion:
+    """What a new version carries besides its files: MLflow's description, tags and facts (source, run id, ...)."""
+
+    description: Optional[str]
+    tags: dict[str, str]
+    facts: dict[str, Optional[str]]
+
+
+@dataclass(frozen=True)
+class BlobPlace:
+    """Where in a blob container a version's files (or a file or folder ``path`` among them) are, for downloads:
+    ``root`` is the version's folder, ``manifest_blob`` its per-file SHA-256 manifest, ``uri`` the artifact URI to
+    name in messages."""
+
+    root: str
+    path: str
+    uri: str
+    manifest_sha256: Optional[str]
+    manifest_blob: Optional[str]
+
+    def child(self, relative: str) -> BlobPlace:
+        relative = relative.strip("/")
+        path = f"{self.path}/{relative}" if self.path and relative else relative or self.path
+        uri = f"{self.uri.rstrip('/')}/{relative}" if relative else self.uri
+        return BlobPlace(self.root, path, uri, self.manifest_sha256, self.manifest_blob)
+
+    @property
+    def artifact_uri(self) -> str:
+        return self.uri
+
+
 class ModelAssets:
-    """The containers and versions of one workspace. ``gateway`` is called on each use (the store builds
-    no HTTP pipeline until its first request)."""
+    """The containers and versions of one workspace or registry (the model-asset interface the store speaks to;
+    :mod:`.workspace_assets` and :mod:`.registry_assets` add where each keeps a version's files). ``gateway`` is
+    called on each use (the store builds no HTTP pipeline until its first request)."""
 
     def __init__(self, gateway: Callable[[], AzureMLGateway]) -> None:
         self._gateway = gateway
+
+    def _models(self) -> Any:
+        """The gateway's model containers and versions (``azure.models.ModelAssets``'s operations)."""
+        return self._gateway().models
 
     # -- reads ---------------------------------------------------------------------------------------
     def container(self, name: str) -> Json:
@@ -61,14 +99,14 @@ class ModelAssets:
         validation.model_name(name)
         with azure_errors():
             try:
-                return self._gateway().models.get_container(name)
+                return self._models().get_container(name)
             except az.NotFound as exc:
                 raise model_not_found(name, exc) from None
 
     def find_container(self, name: str) -> Optional[Json]:
         """The model container, or None when there is no such model."""
         with azure_errors():
-            return self._absent_is_none(lambda: self._gateway().models.get_container(name))
+            return self._absent_is_none(lambda: self._models().get_container(name))
 
     def version(self, name: str, version: Any) -> Json:
         """One version; ``RESOURCE_DOES_NOT_EXIST`` ("Model Version (name=..., version=...) not found")."""
@@ -76,20 +114,29 @@ class ModelAssets:
         version = validation.version(version)
         with azure_errors():
             try:
-                return self._gateway().models.get_version(name, version)
+                return self._models().get_version(name, version)
             except az.NotFound as exc:
                 raise version_not_found(name, version, exc) from None
 
+    def alias_version(self, name: str, alias: str) -> str:
+        """The version an alias names; ``INVALID_PARAMETER_VALUE`` as MLflow's SQL registry answers."""
+        version = mapping.aliases(self.container(name)).get(alias)
+        if version is None:
+            from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+            raise MlflowException(f"Registered model alias {alias} not found.", error_code=INVALID_PARAMETER_VALUE)
+        return version
+
     def find_version(self, name: str, version: str) -> Optional[Json]:
         with azure_errors():
-            return self._absent_is_none(lambda: self._gateway().models.get_version(name, version))
+            return self._absent_is_none(lambda: self._models().get_version(name, version))
 
     def versions(self, name: str, *, stage: Optional[str] = None) -> Iterator[Json]:
         """Every version with an integer number (others, made with the Azure ML CLI, are skipped with a
         warning), archived ones included; ``stage``: Azure ML's server-side filter."""
         with azure_errors():
             try:
-                listed = self._gateway().models.list_versions(name, list_view_type=_stages.LIST_VIEW, stage=stage)
+                listed = self._models().list_versions(name, list_view_type=_stages.LIST_VIEW, stage=stage)
                 for resource in listed:
                     if mapping.version_number(resource) is None:
                         _logger.warning(
@@ -103,7 +150,7 @@ class ModelAssets:
     def containers(self) -> Iterator[Json]:
         """Every model container of the workspace, archived ones included (Azure ML's paging)."""
         with azure_errors():
-            yield from self._gateway().models.list_containers(list_view_type=_stages.LIST_VIEW)
+            yield from self._models().list_containers(list_view_type=_stages.LIST_VIEW)
 
     def matching_versions(
         self, name: str, *, tags: Optional[str] = None, properties: Optional[str] = None
@@ -112,7 +159,7 @@ class ModelAssets:
         that is gone (it may go between a listing and this read)."""
         with azure_errors():
             try:
-                yield from self._gateway().models.list_versions(
+                yield from self._models().list_versions(
                     name, list_view_type=_stages.LIST_VIEW, tags=tags, properties=properties
                 )
             except az.NotFound as exc:
@@ -151,7 +198,7 @@ class ModelAssets:
 
         An unclear outcome is settled by reading the container back (:func:`_settled`)."""
         mapping.set_last_updated(container, last_updated)
-        models = self._gateway().models
+        models = self._models()
         with azure_errors():
             return _settled(
                 lambda: models.put_container(name, container),
@@ -165,7 +212,7 @@ class ModelAssets:
 
         An unclear outcome is settled by reading the version back (:func:`_settled`)."""
         mapping.set_last_updated(resource, last_updated)
-        models = self._gateway().models
+        models = self._models()
         version = str(resource.get("name"))
         with azure_errors():
             return _settled(
@@ -178,7 +225,7 @@ class ModelAssets:
     def delete_version(self, name: str, version: str) -> None:
         """DELETE the version; one already gone (a retried DELETE whose answer was lost, or another client's
         delete) is what was asked, and so is an unclear answer after which it is gone."""
-        models = self._gateway().models
+        models = self._models()
         with azure_errors():
             try:
                 _settled(

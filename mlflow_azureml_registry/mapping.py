@@ -80,9 +80,16 @@ def container_tags(container: Json) -> dict[str, str]:
     return dict(_props(container).get("tags") or {})
 
 
+STAGE_TAG = "mlflow.stage"
+"""A registry version's MLflow stage: Azure ML registry versions have no ``stage`` field (recorded, FIDELITY.md)."""
+PROP_PROMOTED_FROM = "mlflow.promotedFrom"
+"""Azure ML's id of the version a promoted version was copied from."""
+
+
 def is_reserved_tag(key: str) -> bool:
-    """Tags the plugin keeps for itself (aliases, last update): hidden from MLflow, refused as user tags."""
-    return key.startswith(ALIAS_TAG_PREFIX) or key == LAST_UPDATED_TAG
+    """Tags the plugin keeps for itself (aliases, last update, a registry version's stage): hidden from MLflow,
+    refused as user tags."""
+    return key.startswith(ALIAS_TAG_PREFIX) or key in (LAST_UPDATED_TAG, STAGE_TAG)
 
 
 def user_tags(tags: dict[str, str]) -> dict[str, str]:

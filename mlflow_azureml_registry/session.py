@@ -1,4 +1,4 @@
-"""Per-process gateways: one HTTP pipeline per (endpoint, workspace), shared by store and artifact repo.
+"""Per-process gateways: one HTTP pipeline per (endpoint, workspace or registry), shared by store and artifact repo.
 
 Only what cannot change under the user is cached here (credentials, datastore descriptions, SAS
 until shortly before expiry); never model versions, stages or aliases.
@@ -7,21 +7,35 @@ until shortly before expiry); never model versions, stages or aliases.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from . import credentials, settings
 from .azure.gateway import AzureMLGateway
-from .azure.workspace import WorkspaceRef
+from .azure.workspace import RegistryRef, Target
 
 _lock = threading.Lock()
-_gateways: dict[tuple[str, WorkspaceRef], AzureMLGateway] = {}
+_gateways: dict[tuple[str, Target], Any] = {}
 
 
-def gateway(workspace: WorkspaceRef) -> AzureMLGateway:
+def gateway(workspace: Target) -> Any:
+    """The ``AzureMLGateway`` of a workspace, or the ``RegistryGateway`` of a registry (same model-asset surface)."""
     endpoint = settings.resource_manager_url()
     key = (endpoint, workspace)
     with _lock:
         found = _gateways.get(key)
-        if found is None:
+        if found is None and isinstance(workspace, RegistryRef):
+            from .azure.registry import RegistryGateway
+
+            found = RegistryGateway(
+                settings.registry_discovery_url(),
+                workspace,
+                credentials.resolve(endpoint),
+                settings.http_settings(),
+                scope=f"{endpoint}/.default",
+                transfer_concurrency=settings.transfer_concurrency(),
+            )
+            _gateways[key] = found
+        elif found is None:
             found = AzureMLGateway(
                 endpoint,
                 workspace,

@@ -35,7 +35,17 @@ HASH_CACHE_DIR = "MLFLOW_AZUREML_HASH_CACHE_DIR"
 """Where the content-hash cache lives.
 Default: ``$XDG_CACHE_HOME`` (or ``~/.cache``)/mlflow-azureml-registry/content-hashes."""
 
+REGISTRY_DISCOVERY_URL = "MLFLOW_AZUREML_REGISTRY_DISCOVERY_URL"
+"""Azure ML's registry discovery endpoint, for registry URIs. Default: the Azure ML SDK's for the cloud of
+``MLFLOW_AZUREML_RESOURCE_MANAGER_URL`` (public, China and US Government clouds); required for other clouds."""
+
 PUBLIC_RESOURCE_MANAGER = "https://management.azure.com"
+# azure-ai-ml's _azure_environments.py (EndpointURLS.REGISTRY_DISCOVERY_ENDPOINT per cloud).
+_REGISTRY_DISCOVERY_BY_CLOUD = {
+    "https://management.azure.com": "https://eastus.api.azureml.ms",
+    "https://management.chinacloudapi.cn": "https://chinaeast2.api.ml.azure.cn",
+    "https://management.usgovcloudapi.net": "https://usgovarizona.api.ml.azure.us",
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,21 @@ def token_timeout() -> float:
 
 def resource_manager_url() -> str:
     return (os.environ.get(RESOURCE_MANAGER_URL) or PUBLIC_RESOURCE_MANAGER).rstrip("/")
+
+
+def registry_discovery_url() -> str:
+    """The registry discovery endpoint (:data:`REGISTRY_DISCOVERY_URL`, else the cloud's). Raises ``ValueError``
+    for a cloud without a known one."""
+    configured = (os.environ.get(REGISTRY_DISCOVERY_URL) or "").strip()
+    if configured:
+        return configured.rstrip("/")
+    known = _REGISTRY_DISCOVERY_BY_CLOUD.get(resource_manager_url().lower())
+    if known is None:
+        raise ValueError(
+            f"Set {REGISTRY_DISCOVERY_URL} to your cloud's Azure ML registry discovery endpoint: it is known only for "
+            "the public, China and US Government clouds"
+        )
+    return known
 
 
 def storage_account_url_template() -> str | None:

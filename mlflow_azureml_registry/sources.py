@@ -25,7 +25,6 @@ from mlflow.protos.databricks_pb2 import (
     INTERNAL_ERROR,
     INVALID_PARAMETER_VALUE,
     IO_ERROR,
-    NOT_IMPLEMENTED,
     PERMISSION_DENIED,
     RESOURCE_DOES_NOT_EXIST,
     ErrorCode,
@@ -180,13 +179,24 @@ def _download_error_code(exc: BaseException) -> int:
     return INTERNAL_ERROR
 
 
-def _refuse_registry(source: str) -> None:
-    if source.startswith("azureml://registries/"):
-        raise MlflowException(
-            f"Registering from an Azure ML registry ({source}) is not supported yet; download the model with "
-            "MLClient(registry_name=...).models.download(...) and register the local folder instead.",
-            error_code=NOT_IMPLEMENTED,
-        )
+_REGISTRY_ASSET = re.compile(r"^azureml://registries/([^/]+)/models/([^/]+)/versions/([^/?#]+)/?$", re.IGNORECASE)
+
+
+def registry_asset(source: Any) -> Any:
+    """``azureml://registries/<r>/models/<n>/versions/<v>`` (Azure ML's id of a registry version) as a
+    ``uri.VersionFiles``; None for other sources. Raises ``MlflowException`` for a malformed one."""
+    if not isinstance(source, str) or not source.lower().startswith("azureml://registries/"):
+        return None
+    from .uri import InvalidUri, VersionFiles, registry_ref
+
+    match = _REGISTRY_ASSET.match(source)
+    if not match:
+        raise _invalid(f"Invalid Azure ML registry asset {short(source)}: expected "
+                       "azureml://registries/<registry>/models/<name>/versions/<version>")
+    try:
+        return VersionFiles(registry_ref(match[1], None, None, uri=source), match[2], match[3])
+    except InvalidUri as exc:
+        raise _invalid(str(exc)) from None
 
 
 def _source_leaf(source: str) -> str:
@@ -247,6 +257,7 @@ class RemoteModel:
     model_type: Optional[str] = None  # None: decide from the files (MLmodel present or not)
     flavors: Optional[dict[str, Any]] = None
     referenced: bool = False  # a datastore or job path: not content-addressed, may change under the version
+    origin: Optional[dict[str, Any]] = None  # a version of another workspace or registry (promotion): as read
 
 
 def azureml_source(source: str, gateway: Any) -> Optional[RemoteModel]:
@@ -355,15 +366,14 @@ def check_source(source: Any, local_model_path: Any = None) -> str:
         raise _invalid(f"source {short(source)} contains a NUL character")
     if local_model_path is not None and (not isinstance(local_model_path, str) or "\x00" in local_model_path):
         raise _invalid(f"local_model_path must be a path, got {short(local_model_path)}")
-    _refuse_registry(source)
     if source.startswith("azureml-registry:"):
-        from .uri import InvalidUri, parse_artifact_uri
+        from .uri import DatastoreLocation, InvalidUri, parse_artifact_uri, parse_version_alias
 
         try:
-            location = parse_artifact_uri(source)
+            location = None if parse_version_alias(source) else parse_artifact_uri(source)
         except InvalidUri as exc:
             raise _invalid(str(exc)) from None
-        if not location.path:
+        if isinstance(location, DatastoreLocation) and not location.path:
             raise _invalid(f"Source {short(source)} names a whole datastore; name the model's folder")
     elif source.startswith("azureml:"):
         _check_azureml(source)
@@ -426,7 +436,8 @@ def _check_azureml(source: str) -> None:
     """Known ``azureml:`` shapes only; datastore paths name a folder inside the datastore."""
     from .uri import InvalidUri, check_datastore_name, check_datastore_path, workspace_ref
 
-    _refuse_registry(source)
+    if registry_asset(source) is not None:
+        return
     try:
         match = _DATASTORE_SOURCE.match(source)
         if match:

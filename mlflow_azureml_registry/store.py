@@ -8,6 +8,7 @@ before any network call (see ``unsupported.py``). Updates are GET + PUT of the w
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import Any, Optional
@@ -21,9 +22,8 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
-from . import assets, mapping, registration, search, session, settings, sources, tracking, validation
+from . import assets, mapping, search, sources, targets, tracking, validation
 from . import stages as _stages
-from .azure.gateway import AzureMLGateway
 from .errors import azure_errors
 from .unsupported import (
     DELETE_MODEL_MESSAGE,
@@ -33,7 +33,14 @@ from .unsupported import (
     PromptsAndWebhooksRefused,
     refuse,
 )
-from .uri import InvalidUri, parse_artifact_uri, parse_registry_uri
+from .uri import (
+    DatastoreLocation,
+    InvalidUri,
+    VersionFiles,
+    parse_artifact_uri,
+    parse_registry_uri,
+    parse_version_alias,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -50,7 +57,7 @@ def _model_exists(name: str) -> MlflowException:
 
 
 class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
-    """A registry store for one Azure ML workspace, built by MLflow from an ``azureml-registry://`` URI.
+    """A registry store for one Azure ML workspace or registry, built by MLflow from an ``azureml-registry://`` URI.
 
     MLflow caches one instance per process and shares it across threads, so construction does no
     I/O and the gateway (credential, HTTP pipeline) is created on first use.
@@ -64,11 +71,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
         self.store_uri = store_uri
         self.tracking_uri = tracking_uri
-        self._assets = assets.ModelAssets(lambda: self._gateway)
-
-    @property
-    def _gateway(self) -> AzureMLGateway:
-        return session.gateway(self.workspace)
+        self._assets = targets.assets_for(self.workspace)  # the workspace's or registry's model-asset layer
 
     # -- reads shared by the operations (the model-asset layer; see assets.py) ------------------------
     def _container(self, name: str) -> Json:
@@ -234,7 +237,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         run_id = validation.run_id(run_id)
         validation.optional_text("run_link", run_link)
         validation.optional_text("model_id", model_id)
-        container = self._container(name)  # a version needs its registered model, as in MLflow
+        self._container(name)  # a version needs its registered model, as in MLflow
         source_tracking_uri = tracking.source_tracking_uri(self.tracking_uri)
         if run_id is None and model_id:
             run_id = _source_run_id(model_id, source_tracking_uri)
@@ -244,61 +247,43 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             mapping.PROP_RUN_LINK: run_link,
             mapping.PROP_MODEL_ID: model_id,
         }
-        gateway = self._gateway
         remote = self._remote_source(source) if not local_model_path else None
-        in_place = remote is not None and remote.location.workspace == self.workspace
-        if in_place and not (remote.referenced and settings.copy_datastore_sources()):
-            return self._create_in_place(name, remote, container, description, tag_map, facts)
+        if remote is not None and remote.origin is not None:  # a version of another workspace or registry
+            description, tag_map, facts = _promoted(remote, description, tag_map, facts)
+        new = assets.NewVersion(description, tag_map, facts)
+        if remote is not None and self._assets.can_reference(remote):
+            return self._entity(name, self._assets.create_in_place(name, remote, new), None)
         download_uri = remote.location.artifact_uri if remote is not None else source
         local = sources.local_model(download_uri, local_model_path=local_model_path, tracking_uri=source_tracking_uri)
-        with local as model, azure_errors():
-            uploaded = registration.upload_folder(gateway, model, model_name=name)
-            body = mapping.new_version_body(
-                model_uri=uploaded.location.asset_uri,
-                model_type=model.model_type,
-                description=description,
-                tags=tag_map,
-                facts={**facts, mapping.PROP_MANIFEST: uploaded.manifest_sha256},
-                flavors=model.flavors,
-            )
-            stored = registration.create_version(gateway, name, body)
-        return self._entity(name, stored, None)  # a new number: no alias can name it yet
-
-    def _create_in_place(self, name, remote, container, description, tag_map, facts) -> ModelVersion:
-        """A version over files already in this workspace: nothing is copied.
-
-        Registered versions' files are content-addressed and immutable; datastore and job paths are not,
-        so such versions say so in their properties (``mlflow.referencedInPlace``).
-        """
-        gateway = self._gateway
-        with azure_errors():
-            remote = sources.describe_remote(remote, gateway.blob_folder(remote.location.datastore))
-            if remote.referenced:
-                facts = {**facts, mapping.PROP_REFERENCED: "true"}
-            if remote.location.manifest_sha256:
-                facts = {**facts, mapping.PROP_MANIFEST: remote.location.manifest_sha256}
-            body = mapping.new_version_body(
-                model_uri=remote.location.asset_uri,
-                model_type=remote.model_type,
-                description=description,
-                tags=tag_map,
-                facts=facts,
-                flavors=remote.flavors,
-            )
-            stored = registration.create_version(gateway, name, body)
+        with local as model:
+            stored = self._assets.create_from_folder(name, model, new)
         return self._entity(name, stored, None)  # a new number: no alias can name it yet
 
     def _remote_source(self, source: Any) -> Optional[sources.RemoteModel]:
         """Where the files of a source already in Azure ML are: this registry's ``models:/`` URIs,
-        ``azureml-registry://`` artifact URIs, datastore and job-output paths, ``azureml:<name>:<version>``."""
+        ``azureml-registry://`` artifact URIs (a datastore path, or a version of this or another workspace or
+        registry, by number or alias), ``azureml://registries/...`` asset ids, datastore and job-output paths,
+        ``azureml:<name>:<version>``."""
         if not isinstance(source, str):
             return None
+        files = None
         if source.startswith("azureml-registry:"):
             with azure_errors():
-                return sources.RemoteModel(parse_artifact_uri(source))
-        if source.startswith("azureml:"):
-            with azure_errors():
-                return sources.azureml_source(source, self._gateway)
+                alias = parse_version_alias(source)
+                if alias is not None:
+                    target, model, name = alias
+                    version = targets.assets_for(target).alias_version(model, name)
+                    files = VersionFiles(target, model, version)
+                else:
+                    files = parse_artifact_uri(source)
+            if isinstance(files, DatastoreLocation):
+                return sources.RemoteModel(files)
+        elif sources.registry_asset(source) is not None:
+            files = sources.registry_asset(source)
+        elif source.startswith("azureml:"):
+            return self._assets.azureml_source(source)
+        if files is not None:
+            return self._version_files(files, source)
         parsed = sources.parse_models_uri(source)
         if parsed is None:
             return None
@@ -316,9 +301,33 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 )
             newest = max(latest, key=lambda mv: int(mv.version))
             resource = self._version(name, newest.version)
+        return self._remote_of(self._assets, name, resource)
+
+    def _version_files(self, files: VersionFiles, source: str) -> sources.RemoteModel:
+        """A version named by its workspace or registry: here, its files; elsewhere, a promotion (its files and
+        what MLflow knows about it)."""
+        if files.path:
+            raise MlflowException(
+                f"Source {source!r} names a file or folder inside a model version; name the version itself "
+                "(.../models/<name>/versions/<version>)",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        if files.target == self.workspace:
+            return self._remote_of(self._assets, files.model_name, self._version(files.model_name, files.version))
+        other = targets.assets_for(files.target)
+        resource = other.version(files.model_name, files.version)
+        origin = VersionFiles(files.target, files.model_name, str(resource.get("name")))
+        remote = self._remote_of(other, files.model_name, resource)
+        # Its files are read through the version's own artifact URI, in any workspace or registry.
+        return dataclasses.replace(remote, location=origin, origin=resource)
+
+    @staticmethod
+    def _remote_of(owner: Any, name: str, resource: Json) -> sources.RemoteModel:
         props = resource.get("properties") or {}
-        with azure_errors():
-            location = mapping.version_location(resource, self.workspace)
+        try:
+            location = owner.files(name, resource)
+        except InvalidUri as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
         model_type = props.get("modelType") or mapping.MODEL_TYPE_CUSTOM
         return sources.RemoteModel(location, model_type, props.get("flavors") or None)
 
@@ -351,16 +360,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return self._entity(name, resource, self._container(name))
 
     def get_model_version_download_uri(self, name, version) -> str:
-        resource = self._version(name, version)
-        model_uri = (resource.get("properties") or {}).get("modelUri") or ""
-        try:
-            return mapping.version_location(resource, self.workspace).artifact_uri
-        except InvalidUri:
-            raise MlflowException(
-                f"Model version {name}/{version} keeps its files at {model_uri!r}, which is not a workspace "
-                "datastore path; download it with the Azure ML SDK instead.",
-                error_code=INVALID_PARAMETER_VALUE,
-            ) from None
+        return self._assets.download_uri(name, self._version(name, version))
 
     def search_model_versions(self, filter_string=None, max_results=None, order_by=None, page_token=None):
         return search.search_model_versions(filter_string, max_results, order_by, page_token, self._search_registry())
@@ -439,6 +439,22 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def _await_model_version_creation(self, mv, await_creation_for):
         """Creation is synchronous (files first, then the version), so there is nothing to wait for."""
         return None
+
+
+def _promoted(remote: sources.RemoteModel, description: Optional[str], tags: dict[str, str], facts: Json):
+    """What a version promoted from another workspace or registry keeps: its description, tags, run, source and
+    logged model (each unless the call gives its own), and where it came from (``mlflow.promotedFrom``)."""
+    props = remote.origin.get("properties") or {}
+    known = props.get("properties") or {}
+    kept_tags = {**mapping.user_tags(dict(props.get("tags") or {})), **tags}
+    kept = dict(facts)
+    for key in (mapping.PROP_RUN_ID, mapping.PROP_RUN_LINK, mapping.PROP_MODEL_ID):
+        if kept.get(key) is None and known.get(key):
+            kept[key] = known[key]
+    if known.get(mapping.PROP_SOURCE):
+        kept[mapping.PROP_SOURCE] = known[mapping.PROP_SOURCE]
+    kept[mapping.PROP_PROMOTED_FROM] = remote.location.asset_id
+    return (description if description is not None else props.get("description")), kept_tags, kept
 
 
 def _source_run_id(model_id: str, tracking_uri: Optional[str]) -> Optional[str]:

@@ -1,4 +1,5 @@
-"""The plugin's URI scheme: registry URIs (a workspace) and artifact URIs (a datastore path in it).
+"""The plugin's URI scheme: registry URIs (a workspace or an Azure ML registry) and artifact URIs (a datastore
+path in a workspace, or a model version's files in either).
 
 The scheme is ``azureml-registry`` because Microsoft's ``azureml-mlflow`` already owns ``azureml``
 for MLflow plugins, and Azure ML datastore paths are ``azureml://`` too (see design.md).
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 from urllib.parse import unquote
 
-from .azure.workspace import WorkspaceRef
+from .azure.workspace import RegistryRef, Target, WorkspaceRef
 
 SCHEME = "azureml-registry"
 TRACKING_SCHEME = "azureml"
@@ -21,9 +22,11 @@ _WORKSPACE = re.compile(
     r"(?:providers/Microsoft\.MachineLearningServices/)?workspaces/(?P<ws>[^/?#]+)",
     re.IGNORECASE,
 )
-# An Azure ML registry (organisation-wide, not a workspace): Azure ML hands out tracking URIs for these too.
+# An Azure ML registry (organisation-wide, not a workspace), with its subscription and resource group, or by name
+# alone (Azure ML's registry discovery finds it).
 _AZURE_ML_REGISTRY = re.compile(
-    r"subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/registries/",
+    r"(?:subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/"
+    r"(?:providers/Microsoft\.MachineLearningServices/)?)?registries/(?P<reg>[^/?#]+)",
     re.IGNORECASE,
 )
 # ``<host>[:port]/mlflow/v<version>/`` before ``subscriptions/``. The host is not used (requests go to Azure
@@ -39,6 +42,9 @@ _DATASTORE_PATH = re.compile(
 _SUBSCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}")
 _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")  # ARM: not ending with '.'
 _WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,254}")
+# Azure ML registry names: 3-33 characters, letters, digits, '-' and '_', starting with a letter or digit
+# (Microsoft Learn, "Manage Azure Machine Learning registries"); longer names are taken, the service decides.
+_REGISTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,254}")
 _DATASTORE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,254}")
 _SEGMENT_RULES = (
     ("subscription id", _SUBSCRIPTION, "letters, digits and '-'"),
@@ -48,7 +54,9 @@ _SEGMENT_RULES = (
 
 REGISTRY_URI_SHAPE = (
     f"{SCHEME}://subscriptions/<subscription-id>/resourceGroups/<resource-group>/workspaces/<workspace>"
-    f" (or the workspace's MLflow tracking URI from Azure ML with the scheme changed to {SCHEME}://)"
+    f" (or the workspace's MLflow tracking URI from Azure ML with the scheme changed to {SCHEME}://), or for an "
+    f"Azure ML registry {SCHEME}://registries/<registry> or "
+    f"{SCHEME}://subscriptions/<subscription-id>/resourceGroups/<resource-group>/registries/<registry>"
 )
 TRACKING_URI_SHAPE = (
     f"{TRACKING_SCHEME}://<host>/mlflow/v<version>/subscriptions/<subscription-id>/resourceGroups/<resource-group>"
@@ -57,7 +65,8 @@ TRACKING_URI_SHAPE = (
     "in a job: MLFLOW_TRACKING_URI)"
 )
 ARTIFACT_URI_SHAPE = (
-    f"{SCHEME}://subscriptions/<s>/resourceGroups/<rg>/workspaces/<w>/datastores/<datastore>/paths/<path>"
+    f"{SCHEME}://subscriptions/<s>/resourceGroups/<rg>/workspaces/<w>/datastores/<datastore>/paths/<path>, or "
+    f"{SCHEME}://<workspace or registry>/models/<name>/versions/<version>[/<path>]"
 )
 
 # The only query Azure ML puts in a tracking URI: SDK v1 ends it with '?', and its jobs append
@@ -161,8 +170,8 @@ def _check_query(kind: _Kind, uri: str, query: Optional[str], fragment: Optional
             )
 
 
-def _split(uri: Any, kind: _Kind) -> tuple[WorkspaceRef, str]:
-    """The workspace a URI of ``kind`` names, and what follows the workspace (query and fragment removed)."""
+def _split(uri: Any, kind: _Kind) -> tuple[Target, str]:
+    """The workspace or registry a URI of ``kind`` names, and what follows it (query and fragment removed)."""
     if not isinstance(uri, str):
         raise _invalid(kind, uri, "not a string")
     prefix = f"{kind.scheme}:"
@@ -179,7 +188,7 @@ def _split(uri: Any, kind: _Kind) -> tuple[WorkspaceRef, str]:
     rest, question, query = rest.partition("?")
     if kind is not _ARTIFACT:  # artifact URIs are the plugin's own; their query has always been ignored
         _check_query(kind, uri, query if question else None, fragment if hash_ else None)
-    if not rest.lower().startswith("subscriptions/"):
+    if not rest.lower().startswith(("subscriptions/", "registries/")):
         long_form = _LONG_PREFIX.match(rest)
         if not long_form:
             where = "/subscriptions/" in rest.lower()
@@ -193,11 +202,11 @@ def _split(uri: Any, kind: _Kind) -> tuple[WorkspaceRef, str]:
         rest = rest[long_form.end():]
     match = _WORKSPACE.match(rest)
     if not match:
-        if _AZURE_ML_REGISTRY.match(rest):
-            raise _invalid(
-                kind, uri, "it names an Azure ML registry (.../registries/<name>); Azure ML registries are not "
-                "supported yet, only workspaces"
-            )
+        registry = _AZURE_ML_REGISTRY.match(rest)
+        if registry:
+            return registry_ref(registry["reg"], registry["sub"], registry["rg"], uri=uri, kind=kind.name), rest[
+                registry.end():
+            ]
         raise _invalid(
             kind, uri, "it names no subscriptions/<subscription-id>/resourceGroups/<resource-group>/.../workspaces/"
             "<workspace>"
@@ -208,27 +217,46 @@ def _split(uri: Any, kind: _Kind) -> tuple[WorkspaceRef, str]:
     return ref, rest[match.end():]
 
 
-def _workspace_only(uri: Any, kind: _Kind) -> WorkspaceRef:
+def registry_ref(
+    name: str, subscription: Optional[str], resource_group: Optional[str], *, uri: Any = None, kind: str = ""
+) -> RegistryRef:
+    """An Azure ML registry from (percent-encoded) URI segments; the subscription and resource group may be absent
+    (registry discovery supplies them)."""
+    name = unquote(name)
+    where = f" in {kind + ' ' if kind else ''}{quote_input(uri)}" if uri is not None else ""
+    if not _REGISTRY_NAME.fullmatch(name):
+        raise InvalidUri(
+            f"Invalid registry name {quote_input(name, 60)}{where}: Azure ML allows letters, digits, '_' and '-', "
+            "starting with a letter or digit"
+        )
+    if subscription is None:
+        return RegistryRef(name)
+    ref = workspace_ref(unquote(subscription), unquote(resource_group or ""), "w", uri=uri, kind=kind)
+    return RegistryRef(name, ref.subscription_id, ref.resource_group)
+
+
+def _target_only(uri: Any, kind: _Kind) -> Target:
     ref, tail = _split(uri, kind)
     if tail.strip("/"):
-        raise _invalid(kind, uri, f"unexpected {quote_input(tail, 40)} after the workspace")
+        raise _invalid(kind, uri, f"unexpected {quote_input(tail, 40)} after the {ref.kind}")
     return ref
 
 
-def parse_registry_uri(uri: str) -> WorkspaceRef:
-    """The workspace a registry URI names, e.g. ``azureml-registry://subscriptions/s/resourceGroups/r/workspaces/w``.
+def parse_registry_uri(uri: str) -> Target:
+    """The workspace or Azure ML registry a registry URI names.
 
-    Also the tracking URIs Azure ML hands out with the scheme changed (``azureml-registry://<host>/mlflow/v1.0/
-    subscriptions/.../workspaces/w``, with the ``?`` or ``?&is-remote=True`` SDK v1 appends).
+    Workspaces: ``azureml-registry://subscriptions/s/resourceGroups/r/workspaces/w``, and the tracking URIs Azure ML
+    hands out with the scheme changed (``azureml-registry://<host>/mlflow/v1.0/subscriptions/.../workspaces/w``,
+    with the ``?`` or ``?&is-remote=True`` SDK v1 appends). Registries: ``azureml-registry://registries/<name>``
+    (found through Azure ML's registry discovery) or ``.../subscriptions/s/resourceGroups/r/registries/<name>``.
+    Raises ``InvalidUri`` with the expected shapes.
     """
-    return _workspace_only(uri, _REGISTRY)
+    return _target_only(uri, _REGISTRY)
 
 
-def registry_uri(workspace: WorkspaceRef) -> str:
-    return (
-        f"{SCHEME}://subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"
-        f"/workspaces/{workspace.workspace_name}"
-    )
+def registry_uri(target: Target) -> str:
+    """The registry URI of a workspace or registry (its short form)."""
+    return f"{SCHEME}://{target.uri_path}"
 
 
 @dataclass(frozen=True)
@@ -281,14 +309,81 @@ def check_datastore_path(path: str, uri: Any) -> str:
     return path
 
 
-def parse_artifact_uri(uri: str) -> DatastoreLocation:
+@dataclass(frozen=True)
+class VersionFiles:
+    """The files of one model version in a workspace or registry, or a file or folder ``path`` inside them:
+    ``azureml-registry://<workspace or registry>/models/<name>/versions/<version>[/<path>]``.
+
+    The artifact URIs the store hands out for registry versions (their storage is Azure ML's, reached through a
+    short-lived SAS per download), and the source form that names a version in another workspace or registry.
+    """
+
+    target: Target
+    model_name: str
+    version: str  # "" for ``.../versions`` (the parent MLflow may open): the first path segment is the version
+    path: str = ""  # inside the version's folder, no leading or trailing '/'
+
+    def child(self, relative: str) -> VersionFiles:
+        relative = relative.strip("/")
+        if not self.version:
+            version, _, rest = relative.partition("/")
+            return VersionFiles(self.target, self.model_name, version, rest)
+        path = f"{self.path}/{relative}" if self.path and relative else relative or self.path
+        return VersionFiles(self.target, self.model_name, self.version, path)
+
+    @property
+    def artifact_uri(self) -> str:
+        tail = "".join(f"/{part}" for part in (self.version, self.path) if part)
+        return f"{registry_uri(self.target)}/models/{self.model_name}/versions{tail}"
+
+    @property
+    def asset_id(self) -> str:
+        """Azure ML's id of the version (``azureml://registries/<r>/models/<n>/versions/<v>`` or the workspace's)."""
+        return f"{self.target.asset_prefix}/models/{self.model_name}/versions/{self.version}"
+
+
+# ``.../versions`` alone: MLflow opens the parent of ``.../versions/<v>`` as a repository, and reads ``<v>`` in it.
+_VERSION_FILES = re.compile(r"^/models/(?P<name>[^/]+)/versions(?:/(?P<version>[^/]+)(?:/(?P<path>.*))?)?/?$")
+_VERSION_ALIAS = re.compile(r"^/models/(?P<name>[^/]+)/?@(?P<alias>[^/]+)/?$")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.]{0,254}")
+
+
+def _version_files(ref: Target, match: Any, uri: Any) -> VersionFiles:
+    name, version = unquote(match["name"]), unquote(match["version"] or "")
+    if not _MODEL_NAME.fullmatch(name):
+        raise InvalidUri(f"Invalid model name {quote_input(name, 60)} in {quote_input(uri)}")
+    if version and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-_.]{0,64}", version):
+        raise InvalidUri(f"Invalid model version {quote_input(version, 60)} in {quote_input(uri)}")
+    return VersionFiles(ref, name, version, check_datastore_path(unquote(match["path"] or ""), uri))
+
+
+def parse_artifact_uri(uri: str) -> Union[DatastoreLocation, VersionFiles]:
+    """A datastore folder of a workspace, or a model version's files in a workspace or registry (see
+    :data:`ARTIFACT_URI_SHAPE`). Raises ``InvalidUri``."""
     ref, tail = _split(uri, _ARTIFACT)
+    version = _VERSION_FILES.match(tail)
+    if version:
+        return _version_files(ref, version, uri)
     match = _DATASTORE_PATH.match(tail)
-    if not match:
-        raise _invalid(_ARTIFACT, uri, "no /datastores/<datastore>/paths/<path> after the workspace")
+    if not match or not isinstance(ref, WorkspaceRef):
+        datastore_form = " or /datastores/<datastore>/paths/<path>" if isinstance(ref, WorkspaceRef) else ""
+        raise _invalid(_ARTIFACT, uri, f"no /models/<name>/versions/<version>{datastore_form} after the {ref.kind}")
     datastore = check_datastore_name(unquote(match["ds"]), uri)
     path = check_datastore_path(unquote(match["path"] or ""), uri)
     return DatastoreLocation(ref, datastore, path, match["digest"])
+
+
+def parse_version_alias(uri: str) -> Optional[tuple[Target, str, str]]:
+    """``(target, model name, alias)`` for ``azureml-registry://<workspace or registry>/models/<name>@<alias>``
+    (a source naming a version of another workspace or registry by alias); None for other URIs."""
+    try:
+        ref, tail = _split(uri, _ARTIFACT)
+    except InvalidUri:
+        return None
+    match = _VERSION_ALIAS.match(tail)
+    if not match:
+        return None
+    return ref, unquote(match["name"]), unquote(match["alias"])
 
 
 _ASSET_URI = re.compile(
@@ -311,11 +406,19 @@ def parse_asset_uri(model_uri: str, default_workspace: WorkspaceRef) -> Datastor
 
 
 def registry_uri_from_ml_client(ml_client: Any) -> str:
-    """The registry URI for the workspace an ``azure.ai.ml.MLClient`` is bound to."""
+    """The registry URI for the workspace or Azure ML registry an ``azure.ai.ml.MLClient`` is bound to:
+    ``MLClient(..., workspace_name=w)`` or ``MLClient(..., registry_name=r)``. Raises ``ValueError`` for a client
+    bound to neither."""
     workspace = getattr(ml_client, "workspace_name", None)
-    if not workspace:
-        raise ValueError("This MLClient is not bound to a workspace (registries are not supported yet)")
-    return registry_uri(WorkspaceRef(ml_client.subscription_id, ml_client.resource_group_name, workspace))
+    if workspace:
+        return registry_uri(WorkspaceRef(ml_client.subscription_id, ml_client.resource_group_name, workspace))
+    scope = getattr(ml_client, "_operation_scope", None)  # azure-ai-ml keeps the registry name only there
+    registry = getattr(scope, "registry_name", None)
+    if not registry:
+        raise ValueError("This MLClient is bound to neither a workspace nor a registry")
+    subscription = getattr(ml_client, "subscription_id", None) or None
+    group = getattr(ml_client, "resource_group_name", None) or None
+    return registry_uri(RegistryRef(registry, subscription, group) if subscription and group else RegistryRef(registry))
 
 
 def registry_uri_from_tracking_uri(tracking_uri: str) -> str:
@@ -328,4 +431,4 @@ def registry_uri_from_tracking_uri(tracking_uri: str) -> str:
     """
     if isinstance(tracking_uri, str) and tracking_uri.lower().startswith(f"{SCHEME}:"):
         return registry_uri(parse_registry_uri(tracking_uri))
-    return registry_uri(_workspace_only(tracking_uri, _TRACKING))
+    return registry_uri(_target_only(tracking_uri, _TRACKING))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import urlparse
 
@@ -30,6 +30,7 @@ from azure.core.pipeline.policies import (
     RetryPolicy,
     UserAgentPolicy,
 )
+from azure.core.polling.base_polling import LROBasePolling
 from azure.core.rest import HttpRequest
 
 from ..settings import HttpSettings
@@ -50,6 +51,7 @@ class ArmResponse:
     headers: dict[str, str]
     body: Any
     request_id: Optional[str]
+    pipeline_response: Any = field(default=None, repr=False)  # azure-core's, for LRO polling
 
 
 def _user_agent() -> str:
@@ -68,10 +70,13 @@ class ArmClient:
         http: HttpSettings,
         *,
         transport: Any = None,
+        scope: Optional[str] = None,
     ) -> None:
+        """``scope``: the token scope (default: the endpoint's ``/.default``; an Azure ML registry's regional
+        endpoint takes Resource Manager's)."""
         self.endpoint = endpoint.rstrip("/")
         self._http = http
-        scope = f"{self.endpoint}/.default"
+        scope = scope or f"{self.endpoint}/.default"
         policies = [
             RequestIdPolicy(),
             HeadersPolicy(),
@@ -139,13 +144,44 @@ class ArmClient:
                 _logger.info("%s: %s; sending it again (it changes nothing)", what, exc.message)
         raise AssertionError("unreachable")
 
+    def request_lro(self, method: str, path: str, *, what: str, body: Any = None) -> ArmResponse:
+        """A long-running write (Azure ML registries' PUT and DELETE): the request, then azure-core's LRO polling
+        (``Location``, ``Azure-AsyncOperation`` or the resource's ``provisioningState``) until it ends. Polls
+        follow the answer's ``Retry-After``, else back off from :data:`LRO_FIRST_POLL_S` to :data:`LRO_MAX_POLL_S`
+        (the registry's recorded answers carry none). Returns the first answer: the caller reads the resource
+        back (the registry's last poll answers only ``{"assetId": ...}``, recorded). Raises ``AzureMLError``,
+        the operation's own error when it failed."""
+        from azure.core.exceptions import HttpResponseError
+
+        first = self.request(method, path, what=what, body=body)
+        if first.status in (200, 201, 204) and _terminal(first.body) and not _poll_header(first.headers):
+            return first
+        polling = _BackOffPolling(
+            timeout=LRO_FIRST_POLL_S,
+            connection_timeout=self._http.connect_timeout,
+            read_timeout=self._http.read_timeout,
+        )
+        try:
+            polling.initialize(self._client, first.pipeline_response, lambda response: response)
+            polling.run()
+        except HttpResponseError as exc:
+            response = exc.response
+            if response is None:
+                raise AzureMLError(f"{what}: the operation failed: {exc.message}") from None
+            raise error_from_response(response.status_code, response.body() or b"", None, what) from None
+        except Exception as exc:  # azure-core's BadStatus, BadResponse, OperationFailed; transport errors
+            raise _transport_error(exc, what, self.endpoint) from None
+        return first
+
     def _send(self, request: HttpRequest, what: str, ok: tuple[int, ...]) -> ArmResponse:
         try:
-            response = self._client.send_request(
+            pipeline_response = self._client.send_request(
                 request,
+                _return_pipeline_response=True,
                 connection_timeout=self._http.connect_timeout,
                 read_timeout=self._http.read_timeout,
             )
+            response = pipeline_response.http_response
         except ClientAuthenticationError as exc:
             raise Unauthenticated(f"{what}: could not get a token: {exc.message}") from None
         except ServiceRequestError as exc:
@@ -168,7 +204,57 @@ class ArmClient:
                     status=response.status_code,
                     request_id=request_id,
                 ) from None
-        return ArmResponse(response.status_code, dict(response.headers), parsed, request_id)
+        answer = ArmResponse(response.status_code, dict(response.headers), parsed, request_id)
+        answer.pipeline_response = pipeline_response
+        return answer
+
+
+LRO_FIRST_POLL_S = 0.1
+LRO_MAX_POLL_S = 5.0
+"""Seconds between polls of a long-running operation without ``Retry-After``: 0.1, 0.2, 0.4, ... up to 5."""
+
+
+def _poll_header(headers: dict[str, str]) -> bool:
+    return any(h.lower() in ("location", "azure-asyncoperation") for h in headers)
+
+
+class _BackOffPolling(LROBasePolling):
+    """azure-core's LRO polling, with a doubling pause instead of a fixed one when the service sets none."""
+
+    _next_pause = LRO_FIRST_POLL_S
+
+    def _extract_delay(self) -> float:
+        headers = self._pipeline_response.http_response.headers if self._pipeline_response is not None else {}
+        if any(k.lower() == "retry-after" for k in headers):
+            return super()._extract_delay()
+        current, self._next_pause = self._next_pause, min(self._next_pause * 2, LRO_MAX_POLL_S)
+        return current
+
+
+def _terminal(body: Any) -> bool:
+    state = ((body or {}).get("properties") or {}).get("provisioningState") if isinstance(body, dict) else None
+    return state in (None, "Succeeded", "Failed", "Canceled")
+
+
+def _json(data: bytes, what: str) -> Any:
+    if not data:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise AzureMLError(f"{what}: the service answered with a body that is not JSON") from None
+
+
+def _transport_error(exc: Exception, what: str, endpoint: str) -> AzureMLError:
+    if isinstance(exc, AzureMLError):
+        return exc
+    if isinstance(exc, ClientAuthenticationError):
+        return Unauthenticated(f"{what}: could not get a token: {exc.message}")
+    if isinstance(exc, ServiceRequestError):
+        return AzureMLError(f"{what}: could not reach {endpoint}: {exc.message}")
+    if isinstance(exc, ServiceResponseError):
+        return OutcomeUnknown(f"{what}: the connection failed before an answer: {exc.message}")
+    return OutcomeUnknown(f"{what}: the operation's outcome could not be read: {exc}")
 
 
 def _origin(url: str) -> tuple[str, str]:

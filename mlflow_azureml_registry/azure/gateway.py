@@ -17,6 +17,23 @@ from .models import ModelAssets
 from .workspace import WorkspaceRef
 
 
+def blob_client_options(url: str, http: HttpSettings) -> dict[str, Any]:
+    """azure-storage-blob's client options: the environment's proxy and CA bundle, read once, and our timeouts,
+    retries and transfer sizes."""
+    return dict(
+        **environment_http_settings(url),
+        connection_timeout=http.connect_timeout,
+        read_timeout=http.read_timeout,
+        retry_total=http.retry_total,
+        # azure-storage-blob backs off 15 s, 18 s, 24 s, ...: minutes before a headless job hears that
+        # storage is down. 1 s + 2^n (3, 5, 9, 17 s) keeps retries without the long silence.
+        initial_backoff=1,
+        increment_base=2,
+        max_single_put_size=4 * 1024 * 1024,
+        max_block_size=4 * 1024 * 1024,
+    )
+
+
 class AzureMLGateway:
     def __init__(
         self,
@@ -68,21 +85,8 @@ class AzureMLGateway:
         from azure.storage.blob import ContainerClient
 
         url = account_url(datastore, self._storage_account_url)
-        client = ContainerClient(
-            url,
-            datastore.container_name,
-            credential=credential,
-            **environment_http_settings(url),
-            connection_timeout=self._http.connect_timeout,
-            read_timeout=self._http.read_timeout,
-            retry_total=self._http.retry_total,
-            # azure-storage-blob backs off 15 s, 18 s, 24 s, ...: minutes before a headless job hears that
-            # storage is down. 1 s + 2^n (3, 5, 9, 17 s) keeps retries without the long silence.
-            initial_backoff=1,
-            increment_base=2,
-            max_single_put_size=4 * 1024 * 1024,
-            max_block_size=4 * 1024 * 1024,
-        )
+        options = blob_client_options(url, self._http)
+        client = ContainerClient(url, datastore.container_name, credential=credential, **options)
         with self._lock:
             return self._container_cache.setdefault(datastore_name, client)
 

@@ -7,15 +7,18 @@ from typing import Any, Optional
 
 from .arm import ArmClient
 from .urls import segment
-from .workspace import WorkspaceRef
+from .workspace import Target
 
 Json = dict[str, Any]
 
 
 class ModelAssets:
-    """Thin, typed access to ``{workspace}/models`` and ``{workspace}/models/{name}/versions``."""
+    """Thin, typed access to ``{workspace}/models`` and ``{workspace}/models/{name}/versions``.
 
-    def __init__(self, arm: ArmClient, workspace: WorkspaceRef) -> None:
+    Registries have the same paths under ``{registry}``, with long-running writes: see :class:`RegistryModels`.
+    """
+
+    def __init__(self, arm: ArmClient, workspace: Target) -> None:
         self._arm = arm
         self.workspace = workspace
 
@@ -92,3 +95,36 @@ class ModelAssets:
             first = False
             yield from page.get("value") or []
             link = page.get("nextLink")
+
+
+class RegistryModels(ModelAssets):
+    """An Azure ML registry's ``{registry}/models``: the workspace's operations, on the registry's regional
+    endpoint, where writes are long-running operations (``RegistryModelContainers_CreateOrUpdate``,
+    ``RegistryModelVersions_CreateOrUpdate`` and ``_Delete`` in the REST spec, polled to their end here) and the
+    versions of an unknown model list as ``200 {"value": []}`` rather than 404 (recorded; FIDELITY.md)."""
+
+    def put_container(self, name: str, body: Json) -> Json:
+        self._arm.request_lro("PUT", self._container_path(name), body=body, what=f"PUT model {name!r}")
+        return self.get_container(name)
+
+    def put_version(self, name: str, version: str, body: Json) -> Json:
+        """PUT (``202`` + ``Location``, polled until ``200 {"assetId": ...}``, recorded), then GET the version."""
+        self._arm.request_lro(
+            "PUT", self._version_path(name, version), body=body, what=f"PUT model version {name!r}/{version}"
+        )
+        return self.get_version(name, version)
+
+    def delete_version(self, name: str, version: str) -> None:
+        self._arm.request_lro(
+            "DELETE", self._version_path(name, version), what=f"DELETE model version {name!r}/{version}"
+        )
+
+    def list_versions(self, name: str, **filters: Any) -> Iterator[Json]:
+        """As for a workspace; an unknown model raises ``NotFound`` as a workspace answers (one container GET,
+        made only when the list is empty)."""
+        empty = True
+        for resource in super().list_versions(name, **filters):
+            empty = False
+            yield resource
+        if empty:
+            self.get_container(name)  # NotFound for an unknown model

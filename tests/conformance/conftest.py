@@ -24,7 +24,9 @@ from tests.servers import MlflowServer
 
 from .harness import Registry
 
-PATHS = ("global", "own-uris", "rest", "rest-no-proxy")
+PATHS = ("global", "own-uris", "rest", "rest-no-proxy", "registry", "registry-rest")
+"""``registry`` and ``registry-rest``: ``global`` and ``rest`` with the plugin on an Azure ML registry of the local
+workspace instead of a workspace."""
 
 
 def log_model_run(tracking_uri: str, model_dir: Path) -> str:
@@ -66,11 +68,13 @@ def oracle_registry_uri(conformance_root) -> str:
 
 @pytest.fixture(scope="session")
 def servers(workspace, conformance_root, sklearn_model_dir) -> Iterator[dict[str, tuple[MlflowServer, str]]]:
-    """The three servers, each with a model run logged through it: plugin with and without the artifact
-    proxy, and MLflow's own SQL registry (the oracle). Stopped, with their workers, at the end."""
+    """The four servers, each with a model run logged through it: plugin with and without the artifact
+    proxy, plugin on the local registry, and MLflow's own SQL registry (the oracle). Stopped, with their
+    workers, at the end."""
     specs = {
         "plugin-rest": dict(registry_uri=workspace.registry_uri(), serve_artifacts=True),
         "plugin-rest-no-proxy": dict(registry_uri=workspace.registry_uri(), serve_artifacts=False),
+        "plugin-registry-rest": dict(registry_uri=workspace.azureml_registry_uri(), serve_artifacts=True),
         "mlflow-rest": dict(registry_uri=None, serve_artifacts=True),
     }
     started: dict[str, tuple[MlflowServer, str]] = {}
@@ -96,8 +100,9 @@ def path_pair(request, workspace, oracle_registry_uri, conformance_root, in_proc
     """``{"plugin": open, "mlflow": open}`` for the path named by the test's parameter: each ``open()`` is a
     context giving a fresh :class:`Registry`, with whatever global URIs the path needs set and restored."""
     path = request.param
-    registry_uris = {"plugin": workspace.registry_uri(), "mlflow": oracle_registry_uri}
-    if path == "global":
+    plugin_uri = workspace.azureml_registry_uri() if path.startswith("registry") else workspace.registry_uri()
+    registry_uris = {"plugin": plugin_uri, "mlflow": oracle_registry_uri}
+    if path in ("global", "registry"):
         tracking_uri, run_id = in_process_runs["global"]
 
         def opener(kind):
@@ -123,7 +128,7 @@ def path_pair(request, workspace, oracle_registry_uri, conformance_root, in_proc
         servers = request.getfixturevalue("servers")
 
         def opener(kind):
-            server, run_id = servers[f"{kind}-{path}" if kind == "plugin" else "mlflow-rest"]
+            server, run_id = servers[f"plugin-{path}" if kind == "plugin" else "mlflow-rest"]
 
             @contextlib.contextmanager
             def open_():

@@ -121,7 +121,7 @@ def test_job_errors_are_clear(workspace, client, model_name):
 @pytest.mark.parametrize(
     ("source", "code"),
     [
-        ("azureml://registries/shared/models/m/versions/1", "NOT_IMPLEMENTED"),
+        ("azureml://registries/shared/models/m/versions/1", "RESOURCE_DOES_NOT_EXIST"),  # no such registry
         ("azureml:only-a-name", "INVALID_PARAMETER_VALUE"),
         ("azureml://datastores/workspaceblobstore/paths/nothing-here/", "RESOURCE_DOES_NOT_EXIST"),
     ],

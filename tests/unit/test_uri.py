@@ -3,12 +3,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlflow_azureml_registry import registry_uri_from_ml_client, registry_uri_from_tracking_uri
-from mlflow_azureml_registry.azure.workspace import WorkspaceRef
+from mlflow_azureml_registry.azure.workspace import RegistryRef, WorkspaceRef
 from mlflow_azureml_registry.uri import (
     InvalidUri,
+    VersionFiles,
     parse_artifact_uri,
     parse_asset_uri,
     parse_registry_uri,
+    parse_version_alias,
     registry_uri,
 )
 
@@ -252,15 +254,70 @@ def test_a_token_in_the_query_is_refused_and_never_echoed():
             assert secret[:8] not in str(caught.value)
 
 
-def test_azure_ml_registries_are_refused_by_name():
+def test_azure_ml_registry_tracking_uris_name_the_registry():
     uri = (
         f"azureml://eastus.api.azureml.ms/mlflow/v1.0/subscriptions/{SUB}/resourceGroups/ml-rg-test/providers/"
         "Microsoft.MachineLearningServices/registries/registry-abc"
     )
-    with pytest.raises(InvalidUri, match="registries.*not supported"):
-        registry_uri_from_tracking_uri(uri)
-    with pytest.raises(InvalidUri, match="registries.*not supported"):
-        parse_registry_uri(_as_registry_uri(uri))
+    expected = f"azureml-registry://subscriptions/{SUB}/resourceGroups/ml-rg-test/registries/registry-abc"
+    assert registry_uri_from_tracking_uri(uri) == expected
+    ref = parse_registry_uri(_as_registry_uri(uri))
+    assert isinstance(ref, RegistryRef)
+    assert (ref.registry_name, ref.subscription_id, ref.resource_group) == ("registry-abc", SUB, "ml-rg-test")
+    assert registry_uri(ref) == expected
+
+
+@pytest.mark.parametrize(
+    "uri, name, located",
+    [
+        ("azureml-registry://registries/reg-1", "reg-1", False),
+        ("azureml-registry:///registries/reg_1/", "reg_1", False),
+        (f"azureml-registry://subscriptions/{SUB}/resourceGroups/rg/registries/Reg1", "Reg1", True),
+        (f"azureml-registry://subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.MachineLearningServices/"
+         "registries/Reg1", "Reg1", True),
+    ],
+)
+def test_registry_uris(uri, name, located):
+    ref = parse_registry_uri(uri)
+    assert isinstance(ref, RegistryRef) and ref.registry_name == name and ref.located is located
+    assert ref == RegistryRef(name.lower())  # one registry, however it is named
+    assert parse_registry_uri(registry_uri(ref)) == ref
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "azureml-registry://registries/",
+        "azureml-registry://registries/-bad",
+        "azureml-registry://registries/a%2Fb",
+        "azureml-registry://registries/r/models",
+        "azureml-registry://registries/r?token=x",
+        f"azureml-registry://subscriptions/{SUB}/resourceGroups/bad./registries/r",
+    ],
+)
+def test_bad_registry_uris(uri):
+    with pytest.raises(InvalidUri) as caught:
+        parse_registry_uri(uri)
+    assert "registries" in str(caught.value)
+
+
+def test_version_files_uris():
+    for target in ("registries/r", f"subscriptions/{SUB}/resourceGroups/rg/workspaces/w"):
+        parsed = parse_artifact_uri(f"azureml-registry://{target}/models/m.1/versions/3/sub/MLmodel")
+        assert isinstance(parsed, VersionFiles)
+        assert (parsed.model_name, parsed.version, parsed.path) == ("m.1", "3", "sub/MLmodel")
+        assert parse_artifact_uri(parsed.artifact_uri) == parsed
+        assert parsed.child("x").path == "sub/MLmodel/x"
+    assert parse_artifact_uri("azureml-registry://registries/r/models/m/versions/3").asset_id == (
+        "azureml://registries/r/models/m/versions/3"
+    )
+    for bad in ("azureml-registry://registries/r/models/m/versions/3/../x", "azureml-registry://registries/r/x",
+                "azureml-registry://registries/r/datastores/d/paths/p"):
+        with pytest.raises(InvalidUri):
+            parse_artifact_uri(bad)
+    assert parse_version_alias("azureml-registry://registries/r/models/m@champion") == (RegistryRef("r"), "m",
+                                                                                        "champion")
+    assert parse_version_alias("azureml-registry://registries/r/models/m/versions/1") is None
 
 
 HUGE = 1_000_000

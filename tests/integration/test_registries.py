@@ -1,0 +1,180 @@
+"""The store and artifact repository on an Azure ML registry of the local workspace, and promotion between
+workspaces and registries (issue #19). Azure ML's view is read back with the real azure-ai-ml ``MLClient``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from mlflow.entities.model_registry import ModelVersionTag
+from mlflow.exceptions import MlflowException
+
+from tests.conftest import files_of
+
+
+@pytest.fixture
+def registry_uri(workspace) -> str:
+    return workspace.azureml_registry_uri()
+
+
+@pytest.fixture
+def reg(workspace, registry_uri):
+    import mlflow
+
+    return mlflow.MlflowClient(registry_uri=registry_uri)
+
+
+def test_registry_uri_forms_reach_one_registry(workspace, registry_uri, model_name):
+    import mlflow
+
+    long_form = mlflow.MlflowClient(registry_uri=registry_uri)
+    short_form = mlflow.MlflowClient(registry_uri="azureml-registry://registries/local-registry")
+    long_form.create_registered_model(model_name, description="d")
+    assert short_form.get_registered_model(model_name).description == "d"
+
+
+def test_registry_surface(reg, sklearn_model_dir, model_name, tmp_path):
+    reg.create_registered_model(model_name, tags={"team": "risk"}, description="credit")
+    mv1 = reg.create_model_version(model_name, str(sklearn_model_dir), tags={"k": "v"}, description="first")
+    mv2 = reg.create_model_version(model_name, str(sklearn_model_dir))
+    assert (mv1.version, mv2.version) == ("1", "2")
+    assert mv1.tags == {"k": "v"} and mv1.description == "first" and mv1.status == "READY"
+
+    reg.set_model_version_tag(model_name, "1", "stage-note", "x+y")
+    reg.delete_model_version_tag(model_name, "1", "k")
+    reg.update_model_version(model_name, "1", "new words")
+    got = reg.get_model_version(model_name, "1")
+    assert got.tags == {"stage-note": "x+y"} and got.description == "new words"
+
+    reg.transition_model_version_stage(model_name, "1", "Staging")
+    reg.transition_model_version_stage(model_name, "2", "Staging", archive_existing_versions=True)
+    assert reg.get_model_version(model_name, "1").current_stage == "Archived"
+    assert reg.get_model_version(model_name, "2").current_stage == "Staging"
+    assert [mv.version for mv in reg.get_latest_versions(model_name, ["Staging"])] == ["2"]
+
+    reg.set_registered_model_alias(model_name, "champion", "2")
+    assert reg.get_model_version_by_alias(model_name, "champion").version == "2"
+    assert reg.get_registered_model(model_name).aliases == {"champion": "2"}
+    found = reg.search_model_versions(f"name = '{model_name}'")
+    assert sorted(mv.version for mv in found) == ["1", "2"]
+    assert [m.name for m in reg.search_registered_models(f"name = '{model_name}'")] == [model_name]
+
+    uri = reg.get_model_version_download_uri(model_name, "2")
+    assert uri.startswith("azureml-registry://") and "/registries/local-registry/models/" in uri
+    import mlflow
+
+    assert files_of(Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "a")))) == files_of(
+        sklearn_model_dir
+    )
+    mlflow.set_registry_uri(reg._registry_uri)
+    try:
+        out = mlflow.artifacts.download_artifacts(f"models:/{model_name}@champion", dst_path=str(tmp_path / "b"))
+    finally:
+        mlflow.set_registry_uri(os.environ["MLFLOW_REGISTRY_URI"])
+    loaded = files_of(Path(out))
+    loaded.pop("registered_model_meta", None)  # MLflow 3 writes it into a models:/ download
+    assert loaded == files_of(sklearn_model_dir)
+
+    reg.delete_model_version(model_name, "1")
+    with pytest.raises(MlflowException) as caught:
+        reg.get_model_version(model_name, "1")
+    assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # An unknown model is not found, though the registry lists its versions as empty.
+    with pytest.raises(MlflowException) as caught:
+        reg.get_latest_versions("no-such-model-x")
+    assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_azure_ml_sdk_reads_what_the_plugin_wrote(workspace, reg, sklearn_model_dir, model_name, tmp_path):
+    from azure.ai.ml import MLClient
+
+    from mlflow_azureml_registry.local.testing import resolve_localhost
+
+    reg.create_registered_model(model_name)
+    reg.create_model_version(model_name, str(sklearn_model_dir), tags={"k": "v"})
+    reg.transition_model_version_stage(model_name, "1", "Production")
+    with resolve_localhost():
+        ml = MLClient(**workspace.ml_client_kwargs(registry="local-registry"))
+        model = ml.models.get(model_name, "1")
+        assert model.tags["k"] == "v" and model.tags["mlflow.stage"] == "Production"
+        assert model.type == "mlflow_model"
+        ml.models.download(model_name, "1", download_path=str(tmp_path))
+    downloaded = [p for p in tmp_path.rglob("MLmodel")]
+    assert len(downloaded) == 1
+    assert files_of(downloaded[0].parent) == files_of(sklearn_model_dir)
+
+
+def _load_in_fresh_process(registry_uri: str, model_uri: str, env: dict) -> str:
+    code = textwrap.dedent(
+        f"""
+        import mlflow
+        mlflow.set_registry_uri({registry_uri!r})
+        model = mlflow.pyfunc.load_model({model_uri!r})
+        print(type(model).__name__)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_promotion_workspace_to_registry_to_workspace(workspace, client, registry_uri, sklearn_model_dir, model_name):
+    import mlflow
+
+    client.create_registered_model(model_name)
+    source = client.create_model_version(
+        model_name, str(sklearn_model_dir), run_id=None, tags={"quality": "gold"}, description="trained in dev"
+    )
+    ws_version = f"{workspace.registry_uri()}/models/{model_name}/versions/{source.version}"
+
+    reg = mlflow.MlflowClient(registry_uri=registry_uri)
+    promoted = reg.create_model_version(model_name + "-p", ws_version) if _ensure(reg, model_name + "-p") else None
+    assert promoted.version == "1"
+    assert promoted.tags == {"quality": "gold"} and promoted.description == "trained in dev"
+    assert promoted.source == source.source
+    raw = reg._get_registry_client().store._assets.version(model_name + "-p", "1")
+    assert raw["properties"]["properties"]["mlflow.promotedFrom"].endswith(
+        f"/workspaces/local-ws/models/{model_name}/versions/1"
+    )
+    reg.set_registered_model_alias(model_name + "-p", "champion", "1")
+
+    # registry -> the second workspace, by alias; the load then needs only the registry URI.
+    other = mlflow.MlflowClient(registry_uri=workspace.registry_uri("local-ws-2"))
+    _ensure(other, model_name)
+    back = other.create_model_version(model_name, f"{registry_uri}/models/{model_name}-p@champion")
+    assert back.tags == {"quality": "gold"}
+    env = {**os.environ, "MLFLOW_REGISTRY_URI": registry_uri}
+    assert "PyFuncModel" in _load_in_fresh_process(registry_uri, f"models:/{model_name}-p@champion", env)
+
+
+def _ensure(client, name) -> bool:
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    return True
+
+
+def test_workspace_sources_are_refused_in_a_registry_with_what_to_do(reg, model_name):
+    reg.create_registered_model(model_name)
+    with pytest.raises(MlflowException) as caught:
+        reg.create_model_version(model_name, "azureml://datastores/workspaceblobstore/paths/x/model")
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "promote" in caught.value.message
+
+
+def test_registry_tags_stay_mlflow_tags(reg, sklearn_model_dir, model_name):
+    reg.create_registered_model(model_name)
+    reg.create_model_version(model_name, str(sklearn_model_dir))
+    with pytest.raises(MlflowException):
+        reg.set_model_version_tag(model_name, "1", "mlflow.stage", "Production")
+    reg.transition_model_version_stage(model_name, "1", "Production")
+    assert reg.get_model_version(model_name, "1").tags == {}
+    reg.set_model_version_tag(model_name, "1", "a", "b")
+    assert reg.get_model_version(model_name, "1").current_stage == "Production"
+    assert ModelVersionTag("a", "b")
