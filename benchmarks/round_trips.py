@@ -65,6 +65,46 @@ EXTRA = {
 }
 
 
+# The same calls on an Azure ML registry (issue #19). Registry writes are long-running operations: each PUT or DELETE
+# is answered 202 + Location and polled; the local registry finishes at the first poll, so each write costs one poll
+# here (on Azure, more: each poll the service answers 202 adds one, after a pause of 0.1, 0.2, 0.4, ... s). The last
+# poll answers only {"assetId": ...}, so a version or container that the call returns is read back with a GET.
+REGISTRY_MINIMUM = {
+    "get_registered_model": (1, 0, "GET container"),
+    "get_model_version": (2, 0, "GET version + GET container (aliases)"),
+    "get_latest_versions": (3, 1, "MLflow's GET container, then GET container + one page of versions"),
+    "transition_model_version_stage": (
+        8, 1, "MLflow's GET container; GET version, PUT + 1 poll, GET version (the stored times MLflow returns); "
+              "GET container, PUT + 1 poll (aliases, last update)"),
+    "set_model_version_tag": (4, 1, "MLflow's GET container; GET version, PUT + 1 poll"),
+    "set_registered_model_alias": (
+        5, 1, "MLflow's GET container; GET version (must exist); GET container, PUT + 1 poll"),
+    "register_model (first in process)": (
+        12, 0, "registry discovery (once per process); GET container (404), PUT + 1 poll, GET (the new model's "
+               "times); GET container (must exist); pending upload (tempdatarefs); PUT version + 1 poll, GET version "
+               "(the registration id, and the answer); PUT container + 1 poll (the model's last update). Blobs: a "
+               "listing (the pending upload must be empty), one PUT per file and the SHA-256 manifest, into the "
+               "version's own container (no reuse: each version "
+               "gets its own pending upload)"),
+    "register_model (second, same files)": (
+        8, 0, "GET container (exists); pending upload; PUT version + 1 poll, GET version; PUT container + 1 poll. "
+              "Blobs: every file again (a registry version owns its files)"),
+    "delete_model_version": (
+        7, 1, "MLflow's GET container; GET version (must exist); DELETE + 1 poll; GET container, PUT + 1 poll"),
+    "load_model('models:/<name>@<alias>') cold": (
+        6, 1, "registry discovery; GET container + GET version (alias); MLflow's GET container; GET version "
+              "(download URI); data reference (a read SAS). Blobs: one listing, the manifest, one GET per file"),
+}
+REGISTRY_EXTRA = {
+    "register_model (first in process)": (2, "a new model's container looked up again once its write lock is held; "
+                                          "nextVersion read again under the write lock"),
+    "register_model (second, same files)": (1, "nextVersion read again under the write lock"),
+    "load_model('models:/<name>@<alias>') cold": (1, "the artifact repository reads the version again: MLflow builds "
+                                                  "it from the download URI alone, and the data reference needs the "
+                                                  "version's blob URI, which changes between reads (replicas)"),
+}
+
+
 def prompt_checks_apply() -> bool:
     """MLflow 2.21+ makes an extra get_registered_model before most registry calls."""
     import mlflow
@@ -73,14 +113,14 @@ def prompt_checks_apply() -> bool:
     return Version(mlflow.__version__) >= Version("2.21")
 
 
-def minimum(call: str) -> int:
-    total, prompt_checks, _ = MINIMUM[call]
+def minimum(call: str, *, registry: bool = False) -> int:
+    total, prompt_checks, _ = (REGISTRY_MINIMUM if registry else MINIMUM)[call]
     return total if prompt_checks_apply() else total - prompt_checks
 
 
-def expected(call: str) -> int:
+def expected(call: str, *, registry: bool = False) -> int:
     """What the plugin sends: the minimum plus the documented extra."""
-    return minimum(call) + EXTRA.get(call, (0, ""))[0]
+    return minimum(call, registry=registry) + (REGISTRY_EXTRA if registry else EXTRA).get(call, (0, ""))[0]
 
 
 def _scenarios(model_dir: Path) -> list[tuple[str, Callable[[object, str], None]]]:
@@ -116,8 +156,23 @@ def _scenarios(model_dir: Path) -> list[tuple[str, Callable[[object, str], None]
     ]
 
 
-def measure(workspace, model_dir: Path, name: str) -> list[Row]:
-    """Register ``name`` (one version of ``model_dir``) and measure each call once, in order."""
+def measure(workspace, model_dir: Path, name: str, *, registry: bool = False) -> list[Row]:
+    """Register ``name`` (one version of ``model_dir``) and measure each call once, in order; with ``registry``, on
+    the local workspace's Azure ML registry (through the global registry URI, restored afterwards)."""
+
+    import mlflow
+
+    if registry:
+        previous = mlflow.get_registry_uri()
+        mlflow.set_registry_uri(workspace.azureml_registry_uri())
+        try:
+            return _measure(workspace, model_dir, name, registry=True)
+        finally:
+            mlflow.set_registry_uri(previous)
+    return _measure(workspace, model_dir, name, registry=False)
+
+
+def _measure(workspace, model_dir: Path, name: str, *, registry: bool) -> list[Row]:
     import warnings
 
     import mlflow
@@ -134,8 +189,11 @@ def measure(workspace, model_dir: Path, name: str) -> list[Row]:
             run(client, name)
         control_plane = len(workspace.requests) - mark
         blob = sum(v for k, v in counts.items() if k != control)
-        why = EXTRA[call][1] if call in EXTRA else MINIMUM[call][2]
-        rows.append(Row(call, control_plane, blob, minimum(call), why))
+        extra, table = (REGISTRY_EXTRA, REGISTRY_MINIMUM) if registry else (EXTRA, MINIMUM)
+        why = table[call][2] + (f" + {extra[call][0]} extra: {extra[call][1]}" if call in extra and registry else "")
+        if not registry and call in EXTRA:
+            why = EXTRA[call][1]
+        rows.append(Row(call, control_plane, blob, minimum(call, registry=registry), why))
     return rows
 
 

@@ -89,6 +89,9 @@ class ModelAssets:
     def __init__(self, gateway: Callable[[], AzureMLGateway]) -> None:
         self._gateway = gateway
 
+    def check_source(self, source: Any) -> None:
+        """Refuse, before any request, a source this workspace or registry cannot take (none, for a workspace)."""
+
     def _models(self) -> Any:
         """The gateway's model containers and versions (``azure.models.ModelAssets``'s operations)."""
         return self._gateway().models
@@ -193,22 +196,25 @@ class ModelAssets:
         finally:
             lease.release(model_missing=missing)
 
-    def put_container(self, name: str, container: Json, last_updated: Any) -> Json:
-        """PUT the container as read, with ``last_updated`` (``mapping.TOUCH``, ``KEEP`` or epoch ms).
+    def put_container(self, name: str, container: Json, last_updated: Any, *, answer: bool = True) -> Json:
+        """PUT the container as read, with ``last_updated`` (``mapping.TOUCH``, ``KEEP`` or epoch ms); the
+        container as stored, or with ``answer=False`` (the caller does not use it) what was sent, which on a
+        registry saves the read-back its long-running PUT needs.
 
         An unclear outcome is settled by reading the container back (:func:`_settled`)."""
         mapping.set_last_updated(container, last_updated)
         models = self._models()
         with azure_errors():
             return _settled(
-                lambda: models.put_container(name, container),
+                lambda: models.put_container(name, container, read_back=answer),
                 lambda: self._absent_is_none(lambda: models.get_container(name)),
                 lambda stored: _holds(stored, container, CONTAINER_FIELDS),
                 f"PUT model {name}",
             )
 
-    def put_version(self, name: str, resource: Json, last_updated: Any) -> Json:
-        """PUT the version as read, with ``last_updated`` (``mapping.TOUCH``, ``KEEP`` or epoch ms).
+    def put_version(self, name: str, resource: Json, last_updated: Any, *, answer: bool = True) -> Json:
+        """PUT the version as read, with ``last_updated`` (``mapping.TOUCH``, ``KEEP`` or epoch ms); ``answer``
+        as for :meth:`put_container`.
 
         An unclear outcome is settled by reading the version back (:func:`_settled`)."""
         mapping.set_last_updated(resource, last_updated)
@@ -216,7 +222,7 @@ class ModelAssets:
         version = str(resource.get("name"))
         with azure_errors():
             return _settled(
-                lambda: models.put_version(name, version, resource),
+                lambda: models.put_version(name, version, resource, read_back=answer),
                 lambda: self._absent_is_none(lambda: models.get_version(name, version)),
                 lambda stored: _holds(stored, resource, VERSION_FIELDS),
                 f"PUT model version {name}/{version}",
@@ -245,7 +251,7 @@ class ModelAssets:
         stuck = []
         for original in reversed(originals):
             try:
-                self.put_version(name, copy.deepcopy(original), mapping.KEEP)
+                self.put_version(name, copy.deepcopy(original), mapping.KEEP, answer=False)
             except MlflowException:
                 stuck.append(str(original.get("name")))
         if not stuck:

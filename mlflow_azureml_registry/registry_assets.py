@@ -73,8 +73,8 @@ class _RegistryModelsView:
     def get_container(self, name: str) -> Json:
         return self._models.get_container(name)
 
-    def put_container(self, name: str, body: Json) -> Json:
-        return self._models.put_container(name, body)
+    def put_container(self, name: str, body: Json, *, read_back: bool = True) -> Json:
+        return self._models.put_container(name, body, read_back=read_back)
 
     def list_containers(self, **kwargs: Any) -> Iterator[Json]:
         return self._models.list_containers(**kwargs)
@@ -82,8 +82,9 @@ class _RegistryModelsView:
     def get_version(self, name: str, version: str) -> Json:
         return _to_mlflow_shape(self._models.get_version(name, version))
 
-    def put_version(self, name: str, version: str, body: Json) -> Json:
-        return _to_mlflow_shape(self._models.put_version(name, version, _to_registry_shape(body, name)))
+    def put_version(self, name: str, version: str, body: Json, *, read_back: bool = True) -> Json:
+        sent = _to_registry_shape(body, name)
+        return _to_mlflow_shape(self._models.put_version(name, version, sent, read_back=read_back))
 
     def delete_version(self, name: str, version: str) -> None:
         self._models.delete_version(name, version)
@@ -136,6 +137,14 @@ class RegistryAssets(ModelAssets):
         )
         return folder, place
 
+    def check_source(self, source: Any) -> None:
+        """Refuse, before any request, the sources a registry cannot have: a workspace's datastore and job paths
+        and ``azureml:<name>:<version>`` (see :meth:`azureml_source`)."""
+        from .sources import registry_asset
+
+        if isinstance(source, str) and source.startswith("azureml:") and registry_asset(source) is None:
+            self.azureml_source(source)
+
     def azureml_source(self, source: str) -> Any:
         """``azureml://datastores/...``, ``azureml://jobs/...`` and ``azureml:<name>:<version>`` name a
         workspace's datastore, jobs or models; a registry has none of them."""
@@ -179,10 +188,11 @@ class RegistryAssets(ModelAssets):
                 except az.Conflict:
                     candidate += 1  # that version exists
                     continue
-                if models_exists(models, name, candidate):
-                    candidate += 1
+                uploaded = self._upload(gateway, reference, model, snap)
+                if uploaded is None:
+                    candidate += 1  # its storage holds files already: another writer has that number
                     continue
-                model_uri, manifest_sha = self._upload(gateway, reference, model, snap)
+                model_uri, manifest_sha = uploaded
                 body = mapping.new_version_body(
                     model_uri=model_uri,
                     model_type=model.model_type,
@@ -204,10 +214,18 @@ class RegistryAssets(ModelAssets):
                 candidate += 1
         raise az.Conflict(f"Could not allocate a version number for model {name!r} in registry {self.target.name!r}")
 
-    def _upload(self, gateway: RegistryGateway, reference: Any, model: LocalModel, snap: Any) -> tuple[str, str]:
+    def _upload(
+        self, gateway: RegistryGateway, reference: Any, model: LocalModel, snap: Any
+    ) -> Optional[tuple[str, str]]:
+        """Upload into the pending upload's container: (``modelUri``, manifest digest), or None when the container
+        holds files already. A pending upload is one version's own storage; that the service refuses one for a
+        version that exists (``409``) is not recorded, so files already there mean another writer's version, whose
+        files must not be overwritten (one listing request)."""
         from .content import sha256_hex
 
         folder = gateway.sas_folder(reference.sas_uri)
+        if next(iter(folder.list_names("")), None) is not None:
+            return None
         root = model.folder_name
         kept = snap.contents
         with transfer_progress(f"Uploading {root} to Azure ML registry {self.target.name}", snap.total_size) as bar:
@@ -232,7 +250,7 @@ class RegistryAssets(ModelAssets):
     def _stamp(self, name: str, container: Json, version: Json) -> None:
         mapping.set_last_updated(container, mapping.last_updated(version))
         try:
-            self._gateway().models.put_container(name, container)
+            self._gateway().models.put_container(name, container, read_back=False)
         except az.AzureMLError as exc:
             _logger.warning("Version %s of model %s is registered, but the model's last update could not be written: "
                             "%s", version.get("name"), name, exc.message)

@@ -130,7 +130,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             tags = mapping.container_tags(container)
             tags[tag.key] = str(tag.value)
             container.setdefault("properties", {})["tags"] = tags
-            self._assets.put_container(name, container, mapping.KEEP)
+            self._assets.put_container(name, container, mapping.KEEP, answer=False)
 
     def delete_registered_model_tag(self, name, key):
         validation.tag_key(key)
@@ -140,7 +140,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             if key in tags:
                 del tags[key]
                 container["properties"]["tags"] = tags
-                self._assets.put_container(name, container, mapping.KEEP)
+                self._assets.put_container(name, container, mapping.KEEP, answer=False)
 
     def search_registered_models(self, filter_string=None, max_results=None, order_by=None, page_token=None):
         return search.search_registered_models(
@@ -209,9 +209,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                         if other.get("name") != updated.get("name") and other_stage == target:
                             original = copy.deepcopy(other)
                             other["properties"]["stage"] = "Archived"
-                            self._assets.put_version(name, other, stamp)
+                            self._assets.put_version(name, other, stamp, answer=False)
                             originals.append(original)  # a failed PUT was read back: it changed nothing
-                container = self._assets.put_container(name, self._container(name), stamp)
+                container = self._assets.put_container(name, self._container(name), stamp, answer=False)
             except MlflowException as exc:
                 # All or nothing, while the lease is held: the model keeps its old stages, or the error says
                 # exactly which versions could not be put back.
@@ -233,6 +233,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.model_name(name)
         tag_map = validation.model_version_tags(tags)
         sources.check_source(source, local_model_path)
+        self._assets.check_source(source)
         validation.description(description)
         run_id = validation.run_id(run_id)
         validation.optional_text("run_link", run_link)
@@ -353,7 +354,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 if target == number:
                     tags.pop(mapping.alias_tag(alias), None)
             container.setdefault("properties", {})["tags"] = tags
-            self._assets.put_container(name, container, mapping.TOUCH)
+            self._assets.put_container(name, container, mapping.TOUCH, answer=False)
 
     def get_model_version(self, name, version) -> ModelVersion:
         resource = self._version(name, version)
@@ -372,7 +373,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             resource = self._version(name, version)
             props = resource.setdefault("properties", {})
             props["tags"] = {**(props.get("tags") or {}), tag.key: str(tag.value)}
-            self._assets.put_version(name, resource, mapping.KEEP)
+            self._assets.put_version(name, resource, mapping.KEEP, answer=False)
 
     def delete_model_version_tag(self, name, version, key):
         validation.tag_key(key)
@@ -383,7 +384,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             if key in tags:
                 del tags[key]
                 resource["properties"]["tags"] = tags
-                self._assets.put_version(name, resource, mapping.KEEP)
+                self._assets.put_version(name, resource, mapping.KEEP, answer=False)
 
     # -- aliases ------------------------------------------------------------------------------------
     def _alias_version(self, name: str, alias: str, container: Optional[Json] = None) -> str:
@@ -403,7 +404,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             tags = mapping.container_tags(container)
             tags[mapping.alias_tag(alias)] = str(resource.get("name"))
             container.setdefault("properties", {})["tags"] = tags
-            self._assets.put_container(name, container, mapping.KEEP)
+            self._assets.put_container(name, container, mapping.KEEP, answer=False)
 
     def delete_registered_model_alias(self, name, alias):
         validation.alias(alias)
@@ -412,7 +413,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             tags = mapping.container_tags(container)
             if tags.pop(mapping.alias_tag(alias), None) is not None:
                 container["properties"]["tags"] = tags
-                self._assets.put_container(name, container, mapping.KEEP)
+                self._assets.put_container(name, container, mapping.KEEP, answer=False)
 
     def get_model_version_by_alias(self, name, alias):
         validation.alias(alias, lookup=True)

@@ -32,7 +32,8 @@ class ModelAssets:
     def get_container(self, name: str) -> Json:
         return self._arm.request("GET", self._container_path(name), what=f"GET model {name!r}").body
 
-    def put_container(self, name: str, body: Json) -> Json:
+    def put_container(self, name: str, body: Json, *, read_back: bool = True) -> Json:
+        """PUT the container; its answer carries it as stored (``read_back`` matters only for registries)."""
         return self._arm.request(
             "PUT", self._container_path(name), body=body, what=f"PUT model {name!r}", ok=(200, 201)
         ).body
@@ -49,7 +50,8 @@ class ModelAssets:
             "GET", self._version_path(name, version), what=f"GET model version {name!r}/{version}"
         ).body
 
-    def put_version(self, name: str, version: str, body: Json) -> Json:
+    def put_version(self, name: str, version: str, body: Json, *, read_back: bool = True) -> Json:
+        """PUT the version; its answer carries it as stored (``read_back`` matters only for registries)."""
         return self._arm.request(
             "PUT",
             self._version_path(name, version),
@@ -103,16 +105,18 @@ class RegistryModels(ModelAssets):
     ``RegistryModelVersions_CreateOrUpdate`` and ``_Delete`` in the REST spec, polled to their end here) and the
     versions of an unknown model list as ``200 {"value": []}`` rather than 404 (recorded; FIDELITY.md)."""
 
-    def put_container(self, name: str, body: Json) -> Json:
+    def put_container(self, name: str, body: Json, *, read_back: bool = True) -> Json:
+        """PUT, polled to its end; then, with ``read_back``, GET the container as stored (else ``body``)."""
         self._arm.request_lro("PUT", self._container_path(name), body=body, what=f"PUT model {name!r}")
-        return self.get_container(name)
+        return self.get_container(name) if read_back else body
 
-    def put_version(self, name: str, version: str, body: Json) -> Json:
-        """PUT (``202`` + ``Location``, polled until ``200 {"assetId": ...}``, recorded), then GET the version."""
+    def put_version(self, name: str, version: str, body: Json, *, read_back: bool = True) -> Json:
+        """PUT (``202`` + ``Location``, polled until ``200 {"assetId": ...}``, recorded); then, with ``read_back``,
+        GET the version as stored (the last poll does not carry it), else ``body``."""
         self._arm.request_lro(
             "PUT", self._version_path(name, version), body=body, what=f"PUT model version {name!r}/{version}"
         )
-        return self.get_version(name, version)
+        return self.get_version(name, version) if read_back else body
 
     def delete_version(self, name: str, version: str) -> None:
         self._arm.request_lro(

@@ -3,6 +3,7 @@ workspaces and registries (issue #19). Azure ML's view is read back with the rea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -160,12 +161,20 @@ def _ensure(client, name) -> bool:
     return True
 
 
-def test_workspace_sources_are_refused_in_a_registry_with_what_to_do(reg, model_name):
+@pytest.mark.parametrize(
+    "source",
+    ["azureml://datastores/workspaceblobstore/paths/x/model", "azureml://jobs/j1/outputs/model/paths/m",
+     "azureml:some-model:1", "azureml:some-model@latest"],
+)
+def test_workspace_sources_are_refused_in_a_registry_before_any_request(workspace, reg, model_name, source):
     reg.create_registered_model(model_name)
+    store = reg._get_registry_client().store
+    mark = len(workspace.requests)
     with pytest.raises(MlflowException) as caught:
-        reg.create_model_version(model_name, "azureml://datastores/workspaceblobstore/paths/x/model")
+        store.create_model_version(model_name, source)
     assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
-    assert "promote" in caught.value.message
+    assert "promote" in caught.value.message and "registry" in caught.value.message
+    assert len(workspace.requests) == mark
 
 
 def test_registry_tags_stay_mlflow_tags(reg, sklearn_model_dir, model_name):
@@ -178,3 +187,65 @@ def test_registry_tags_stay_mlflow_tags(reg, sklearn_model_dir, model_name):
     reg.set_model_version_tag(model_name, "1", "a", "b")
     assert reg.get_model_version(model_name, "1").current_stage == "Production"
     assert ModelVersionTag("a", "b")
+
+
+def test_registry_uri_from_an_ml_client_bound_to_the_registry(workspace, model_name):
+    import mlflow
+    from azure.ai.ml import MLClient
+
+    from mlflow_azureml_registry import registry_uri_from_ml_client
+    from mlflow_azureml_registry.azure.workspace import RegistryRef
+    from mlflow_azureml_registry.uri import parse_registry_uri
+
+    ml = MLClient(**workspace.ml_client_kwargs(registry="local-registry"))
+    uri = registry_uri_from_ml_client(ml)
+    assert parse_registry_uri(uri) == RegistryRef("local-registry")
+    client = mlflow.MlflowClient(registry_uri=uri)
+    client.create_registered_model(model_name)
+    assert workspace.registry_state.get_model("local-registry", model_name)["name"] == model_name
+
+
+def test_an_unknown_registry_is_not_found_and_says_so(workspace):
+    import mlflow
+
+    client = mlflow.MlflowClient(registry_uri="azureml-registry://registries/no-such-registry")
+    with pytest.raises(MlflowException) as caught:
+        client.get_registered_model("m")
+    assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert "no-such-registry" in caught.value.message and "Traceback" not in caught.value.message
+
+
+def test_writes_wait_for_their_long_running_operation(workspace, reg, sklearn_model_dir, model_name):
+    """The service answers 202 while it works (recorded: once); each write is polled until it is done, and what it
+    wrote is there when the call returns."""
+    reg.create_registered_model(model_name)
+    state = workspace.registry_state
+    state.polls_in_progress = 3
+    try:
+        mark = len(workspace.requests)
+        reg.create_model_version(model_name, str(sklearn_model_dir))
+        reg.set_model_version_tag(model_name, "1", "k", "v")
+        polls = [r for r in workspace.requests[mark:] if r.get("operation") == "AssetStoreOperations_Get"]
+    finally:
+        state.polls_in_progress = 0
+    assert reg.get_model_version(model_name, "1").tags == {"k": "v"}
+    assert len(polls) == 3 * 4  # version PUT, model stamp, tag PUT: each 3 x 202, then 200
+
+
+def test_a_pending_upload_that_holds_files_is_never_written_into(workspace, reg, sklearn_model_dir, model_name):
+    """Another writer's files in the storage Azure ML hands out for version 1 (a writer that is not this plugin, or
+    a service that hands out an existing version's storage): the plugin takes the next number and leaves them."""
+    from azure.core.exceptions import ResourceExistsError
+
+    reg.create_registered_model(model_name)
+    registry = workspace.registry_state.registry("local-registry")
+    container = workspace.blob_service(registry.account).get_container_client(
+        registry.upload_container(model_name, "1")
+    )
+    with contextlib.suppress(ResourceExistsError):
+        container.create_container()
+    container.upload_blob("theirs/MLmodel", b"their files")
+    mv = reg.create_model_version(model_name, str(sklearn_model_dir))
+    assert mv.version == "2"
+    assert container.download_blob("theirs/MLmodel").readall() == b"their files"
+    assert [b.name for b in container.list_blobs()] == ["theirs/MLmodel"]

@@ -39,3 +39,29 @@ def test_blob_requests(rows):
     for call in ("transition_model_version_stage", "set_model_version_tag", "set_registered_model_alias",
                  "delete_model_version"):
         assert rows[call].blob == 2
+
+
+@pytest.fixture(scope="module")
+def registry_rows(workspace):
+    model_dir = round_trips.sample_model_dir()
+    try:
+        yield {r.call: r for r in round_trips.measure(workspace, model_dir, "round-trips-reg", registry=True)}
+    finally:
+        round_trips.cleanup(model_dir)
+
+
+@pytest.mark.parametrize("call", list(round_trips.REGISTRY_MINIMUM))
+def test_registry_requests_equal_the_documented_count(registry_rows, call):
+    assert registry_rows[call].control_plane == round_trips.expected(call, registry=True)
+    assert registry_rows[call].control_plane >= registry_rows[call].minimum_control_plane
+
+
+def test_registry_blob_requests(registry_rows):
+    files = 6
+    # a listing (the pending upload must be empty), every file and the manifest, into the version's own pending
+    # upload; + the local registry creating that upload's container (it runs in this process: its request counts)
+    assert registry_rows["register_model (first in process)"].blob == 1 + files + 1 + 1
+    assert registry_rows["register_model (second, same files)"].blob == 1 + files + 1 + 1
+    assert registry_rows["load_model('models:/<name>@<alias>') cold"].blob == 1 + 1 + (files - 1)
+    for call in ("get_registered_model", "transition_model_version_stage", "set_model_version_tag"):
+        assert registry_rows[call].blob == 0  # a registry has no blob lease: the write lock is in-process

@@ -489,3 +489,31 @@ def test_blob_names_inside_the_destination_are_joined(tmp_path):
 
     assert Destination(tmp_path).join("a/b/../c.txt") == (tmp_path / "a" / "c.txt").resolve()
     assert Destination(tmp_path).join("MLmodel") == (tmp_path / "MLmodel").resolve()
+
+
+_NAME = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,40}", fullmatch=True)
+_MODEL = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_\-.]{0,40}", fullmatch=True)
+_PATH = st.lists(st.from_regex(r"[A-Za-z0-9_\-][A-Za-z0-9_\-.+ ]{0,12}", fullmatch=True), max_size=3).map("/".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(registry=_NAME, located=st.booleans(), model=_MODEL, version=st.integers(1, 10**6), path=_PATH)
+def test_registry_and_version_uris_round_trip(registry, located, model, version, path):
+    ref = RegistryRef(registry, "sub-1", "rg") if located else RegistryRef(registry)
+    assert parse_registry_uri(registry_uri(ref)) == ref
+    files = VersionFiles(ref, model, str(version), path.strip("/"))
+    parsed = parse_artifact_uri(files.artifact_uri)
+    assert parsed == files and parsed.artifact_uri == files.artifact_uri
+    parent = VersionFiles(ref, model, "")  # the parent MLflow may open
+    assert parse_artifact_uri(parent.artifact_uri).child(f"{version}/{path}") == files
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=200))
+def test_any_text_after_registries_is_a_registry_or_a_clear_refusal(tail):
+    try:
+        ref = parse_registry_uri("azureml-registry://registries/" + tail)
+    except InvalidUri as exc:
+        assert len(str(exc)) <= MESSAGE_LIMIT
+        return
+    assert isinstance(ref, RegistryRef) and "/" not in ref.registry_name and ref.registry_name
