@@ -8,7 +8,6 @@ before any network call (see ``unsupported.py``). Updates are GET + PUT of the w
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import Any, Optional
@@ -22,9 +21,8 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
-from . import assets, mapping, search, sources, targets, tracking, validation
+from . import assets, mapping, remote_sources, search, sources, targets, tracking, validation
 from . import stages as _stages
-from .errors import azure_errors
 from .unsupported import (
     DELETE_MODEL_MESSAGE,
     PROMPT_TAG,
@@ -34,12 +32,8 @@ from .unsupported import (
     refuse,
 )
 from .uri import (
-    DatastoreLocation,
     InvalidUri,
-    VersionFiles,
-    parse_artifact_uri,
     parse_registry_uri,
-    parse_version_alias,
 )
 
 _logger = logging.getLogger(__name__)
@@ -250,7 +244,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         }
         remote = self._remote_source(source) if not local_model_path else None
         if remote is not None and remote.origin is not None:  # a version of another workspace or registry
-            description, tag_map, facts = _promoted(remote, description, tag_map, facts)
+            description, tag_map, facts = remote_sources.promoted(remote, description, tag_map, facts)
         new = assets.NewVersion(description, tag_map, facts)
         if remote is not None and self._assets.can_reference(remote):
             return self._entity(name, self._assets.create_in_place(name, remote, new), None)
@@ -261,76 +255,17 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return self._entity(name, stored, None)  # a new number: no alias can name it yet
 
     def _remote_source(self, source: Any) -> Optional[sources.RemoteModel]:
-        """Where the files of a source already in Azure ML are: this registry's ``models:/`` URIs,
-        ``azureml-registry://`` artifact URIs (a datastore path, or a version of this or another workspace or
-        registry, by number or alias), ``azureml://registries/...`` asset ids, datastore and job-output paths,
-        ``azureml:<name>:<version>``."""
-        if not isinstance(source, str):
-            return None
-        files = None
-        if source.startswith("azureml-registry:"):
-            with azure_errors():
-                alias = parse_version_alias(source)
-                if alias is not None:
-                    target, model, name = alias
-                    version = targets.assets_for(target).alias_version(model, name)
-                    files = VersionFiles(target, model, version)
-                else:
-                    files = parse_artifact_uri(source)
-            if isinstance(files, DatastoreLocation):
-                return sources.RemoteModel(files)
-        elif sources.registry_asset(source) is not None:
-            files = sources.registry_asset(source)
-        elif source.startswith("azureml:"):
-            return self._assets.azureml_source(source)
-        if files is not None:
-            return self._version_files(files, source)
-        parsed = sources.parse_models_uri(source)
-        if parsed is None:
-            return None
-        name, version, stage, alias = parsed
-        if alias is not None:
-            resource = self._version(name, self._alias_version(name, alias))
-        elif version is not None:
-            resource = self._version(name, version)
-        else:
-            latest = self._latest(name, None if stage == "latest" else [stage], None)
-            if not latest:
-                raise MlflowException(
-                    f"No versions of model {name!r} in stage {stage!r} (source {source!r})",
-                    error_code=RESOURCE_DOES_NOT_EXIST,
-                )
-            newest = max(latest, key=lambda mv: int(mv.version))
-            resource = self._version(name, newest.version)
-        return self._remote_of(self._assets, name, resource)
+        """Where the files of a source already in Azure ML are (see :func:`remote_sources.resolve`)."""
+        return remote_sources.resolve(source, self._assets, self.workspace, self._newest)
 
-    def _version_files(self, files: VersionFiles, source: str) -> sources.RemoteModel:
-        """A version named by its workspace or registry: here, its files; elsewhere, a promotion (its files and
-        what MLflow knows about it)."""
-        if files.path:
+    def _newest(self, name: str, stage: str) -> Json:
+        """The highest version of a model in ``stage`` (``latest``: of all), as ``models:/<name>/<stage>`` means."""
+        latest = self._latest(name, None if stage == "latest" else [stage], None)
+        if not latest:
             raise MlflowException(
-                f"Source {source!r} names a file or folder inside a model version; name the version itself "
-                "(.../models/<name>/versions/<version>)",
-                error_code=INVALID_PARAMETER_VALUE,
+                f"No versions of model {name!r} in stage {stage!r}", error_code=RESOURCE_DOES_NOT_EXIST
             )
-        if files.target == self.workspace:
-            return self._remote_of(self._assets, files.model_name, self._version(files.model_name, files.version))
-        other = targets.assets_for(files.target)
-        resource = other.version(files.model_name, files.version)
-        origin = VersionFiles(files.target, files.model_name, str(resource.get("name")))
-        remote = self._remote_of(other, files.model_name, resource)
-        # Its files are read through the version's own artifact URI, in any workspace or registry.
-        return dataclasses.replace(remote, location=origin, origin=resource)
-
-    @staticmethod
-    def _remote_of(owner: Any, name: str, resource: Json) -> sources.RemoteModel:
-        props = resource.get("properties") or {}
-        try:
-            location = owner.files(name, resource)
-        except InvalidUri as exc:
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
-        model_type = props.get("modelType") or mapping.MODEL_TYPE_CUSTOM
-        return sources.RemoteModel(location, model_type, props.get("flavors") or None)
+        return self._version(name, max(latest, key=lambda mv: int(mv.version)).version)
 
     def update_model_version(self, name, version, description):
         validation.model_name(name)
@@ -440,22 +375,6 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def _await_model_version_creation(self, mv, await_creation_for):
         """Creation is synchronous (files first, then the version), so there is nothing to wait for."""
         return None
-
-
-def _promoted(remote: sources.RemoteModel, description: Optional[str], tags: dict[str, str], facts: Json):
-    """What a version promoted from another workspace or registry keeps: its description, tags, run, source and
-    logged model (each unless the call gives its own), and where it came from (``mlflow.promotedFrom``)."""
-    props = remote.origin.get("properties") or {}
-    known = props.get("properties") or {}
-    kept_tags = {**mapping.user_tags(dict(props.get("tags") or {})), **tags}
-    kept = dict(facts)
-    for key in (mapping.PROP_RUN_ID, mapping.PROP_RUN_LINK, mapping.PROP_MODEL_ID):
-        if kept.get(key) is None and known.get(key):
-            kept[key] = known[key]
-    if known.get(mapping.PROP_SOURCE):
-        kept[mapping.PROP_SOURCE] = known[mapping.PROP_SOURCE]
-    kept[mapping.PROP_PROMOTED_FROM] = remote.location.asset_id
-    return (description if description is not None else props.get("description")), kept_tags, kept
 
 
 def _source_run_id(model_id: str, tracking_uri: Optional[str]) -> Optional[str]:

@@ -249,3 +249,57 @@ def test_a_pending_upload_that_holds_files_is_never_written_into(workspace, reg,
     assert mv.version == "2"
     assert container.download_blob("theirs/MLmodel").readall() == b"their files"
     assert [b.name for b in container.list_blobs()] == ["theirs/MLmodel"]
+
+
+def test_every_source_kind_registers_into_a_registry(workspace, client, reg, sklearn_model_dir, model_name, tmp_path):
+    """Sources that work for a workspace work for a registry, each copied into the registry's own storage."""
+    import mlflow
+
+    client.create_registered_model(model_name)
+    in_workspace = client.create_model_version(model_name, str(sklearn_model_dir))
+    reg.create_registered_model(model_name)
+    first = reg.create_model_version(model_name, str(sklearn_model_dir))
+    sources = [
+        sklearn_model_dir.as_uri(),  # file://
+        client.get_model_version_download_uri(model_name, in_workspace.version),  # a workspace datastore URI
+        f"models:/{model_name}/{first.version}",  # this registry's version
+        f"azureml://registries/local-registry/models/{model_name}/versions/{first.version}",  # Azure ML's id
+        reg.get_model_version_download_uri(model_name, first.version),  # this registry's download URI
+    ]
+    made = [reg.create_model_version(model_name, source) for source in sources]
+    assert [mv.version for mv in made] == ["2", "3", "4", "5", "6"]
+    mlflow.set_registry_uri(workspace.azureml_registry_uri())
+    try:
+        for mv in made:
+            out = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{mv.version}",
+                                                      dst_path=str(tmp_path / mv.version))
+            got = files_of(Path(out))
+            got.pop("registered_model_meta", None)
+            assert got == files_of(sklearn_model_dir), mv.source
+    finally:
+        mlflow.set_registry_uri(workspace.registry_uri())
+
+
+def test_models_uris_of_every_form_load_in_a_fresh_process_from_the_registry_uri_alone(
+    workspace, reg, sklearn_model_dir, model_name
+):
+    reg.create_registered_model(model_name)
+    reg.create_model_version(model_name, str(sklearn_model_dir))
+    reg.create_model_version(model_name, str(sklearn_model_dir))
+    reg.transition_model_version_stage(model_name, "1", "Production")
+    reg.set_registered_model_alias(model_name, "champion", "2")
+    uris = [f"models:/{model_name}/{form}" for form in ("1", "Production", "latest")] + [
+        f"models:/{model_name}@champion"
+    ]
+    code = textwrap.dedent(
+        f"""
+        import mlflow
+        for uri in {uris!r}:
+            print(uri, type(mlflow.pyfunc.load_model(uri)).__name__)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["MLFLOW_REGISTRY_URI"] = workspace.azureml_registry_uri()
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [line.split()[-1] for line in done.stdout.splitlines()] == ["PyFuncModel"] * 4
