@@ -303,3 +303,36 @@ def test_models_uris_of_every_form_load_in_a_fresh_process_from_the_registry_uri
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [line.split()[-1] for line in done.stdout.splitlines()] == ["PyFuncModel"] * 4
+
+
+def test_a_long_running_write_that_fails_raises_the_services_error(workspace, reg, sklearn_model_dir, model_name):
+    """The service refuses the write when its operation runs (here: another modelUri for a version); the poll's
+    error answer becomes the typed error, and nothing changed."""
+    from mlflow_azureml_registry import session
+    from mlflow_azureml_registry.azure import errors as az
+    from mlflow_azureml_registry.azure.workspace import RegistryRef
+
+    reg.create_registered_model(model_name)
+    reg.create_model_version(model_name, str(sklearn_model_dir))
+    models = session.gateway(RegistryRef("local-registry")).models
+    body = models.get_version(model_name, "1")
+    before = body["properties"]["modelUri"]
+    body["properties"]["modelUri"] = before + "-elsewhere"
+    workspace.registry_state.polls_in_progress = 1
+    try:
+        with pytest.raises(az.AssetPathImmutable):
+            models.put_version(model_name, "1", body)
+    finally:
+        workspace.registry_state.polls_in_progress = 0
+    assert models.get_version(model_name, "1")["properties"]["modelUri"] == before
+
+
+def test_concurrent_tag_writes_in_one_process_are_all_kept(reg, sklearn_model_dir, model_name):
+    """A registry has no blob lease; the write lock holds among the threads of a process (an mlflow server)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg.create_registered_model(model_name)
+    reg.create_model_version(model_name, str(sklearn_model_dir))
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: reg.set_model_version_tag(model_name, "1", f"k{i}", str(i)), range(16)))
+    assert reg.get_model_version(model_name, "1").tags == {f"k{i}": str(i) for i in range(16)}
