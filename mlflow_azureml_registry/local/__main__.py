@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from .azurite import AzuriteNotFound
 from .faults import FaultInjector
+from .latency import Latency
 from .workspace import LocalWorkspace
 
 
@@ -42,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         help="answer this share (0-1) of control-plane requests with a fault: 429 with Retry-After, 500/503, "
         "a dropped connection, or an answer lost after the write happened (default 0)",
     )
-    p.add_argument("--fault-seed", type=int, help="seed for --fault-rate, for repeatable runs")
+    p.add_argument("--fault-seed", type=int, help="seed for --fault-rate and --latency's jitter, for repeatable runs")
+    p.add_argument(
+        "--latency",
+        metavar="MS[:JITTER]",
+        help="answer every control-plane request MS milliseconds (± up to JITTER) after it arrives, as a distant "
+        "service would; blob requests are not delayed (default: none)",
+    )
     p.add_argument(
         "--sas-ttl",
         type=float,
@@ -64,6 +71,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("error: --fault-rate must be between 0 and 1", file=sys.stderr)
         return 2
     injector = FaultInjector(args.fault_rate, seed=args.fault_seed) if args.fault_rate else None
+    try:
+        latency = Latency.parse(args.latency, seed=args.fault_seed) if args.latency else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ws = LocalWorkspace(
         port=args.port,
         request_log=args.request_log,
@@ -73,6 +85,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         workdir=args.workdir,
         interceptor=injector,
         sas_ttl_s=args.sas_ttl,
+        latency=latency,
     )
     try:
         try:
@@ -86,7 +99,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             f"Local Azure ML workspace: control plane {ws.resource_manager_url}, blobs "
             f"https://127.0.0.1:{ws.blob_port}; workspaces {', '.join(ws.workspaces)}; registry "
             f"{', '.join(ws.registry_names)} ({ws.azureml_registry_uri()}, discovery {ws.registry_discovery_url}). "
-            "Ctrl-C or SIGTERM stops it.",
+            + (f"Latency: {latency} per control-plane answer. " if latency else "")
+            + "Ctrl-C or SIGTERM stops it.",
             file=sys.stderr,
             flush=True,
         )

@@ -114,6 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         outcome = Outcome(srv.interceptor.before(request) or Response(0))
         if outcome.response.status < 0:  # the interceptor drops the connection before dispatch
+            if srv.latency is not None:
+                time.sleep(srv.latency.seconds())
             srv.request_log.finish(record, status=None, dropped=True, ms=_ms(started))
             self._drop()
             return
@@ -130,6 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
         send = srv.interceptor.after(request, response)
         if not send:  # the state has changed, but the client never hears of it
             fields.update(status=None, dropped=True)
+        latency = srv.latency
+        if latency is not None:  # the answer leaves this long after the request arrived (its effect is immediate)
+            time.sleep(max(0.0, latency.seconds() - (time.perf_counter() - started)))
         # completed before the answer leaves, so a client that has its answer also sees the record
         fields["ms"] = _ms(started)
         srv.request_log.finish(record, **fields)
@@ -215,6 +220,7 @@ class ControlPlaneServer(ThreadingHTTPServer):
         self.router = router
         self.request_log = request_log
         self.interceptor: Interceptor = interceptor or PassThrough()
+        self.latency: Optional[Any] = None  # a .latency.Latency: every answer's delay
         self._thread: Optional[threading.Thread] = None
 
     @property

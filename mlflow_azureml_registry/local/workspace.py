@@ -130,9 +130,11 @@ class LocalWorkspace:
         workdir: Optional[str] = None,
         interceptor: Optional[Interceptor] = None,
         sas_ttl_s: Optional[float] = None,
+        latency: Optional[Any] = None,
     ) -> None:
         """``sas_ttl_s`` makes ``listSecrets`` SAS tokens expire after that many seconds instead of the
-        hours asked for, to exercise credential refresh during long transfers and long-lived processes."""
+        hours asked for, to exercise credential refresh during long transfers and long-lived processes.
+        ``latency`` (a :class:`.latency.Latency`) delays every control-plane answer."""
         if blob_persistence not in ("memory", "disk"):
             raise ValueError("blob_persistence must be 'memory' or 'disk'")
         self._port, self._blob_port = port, blob_port
@@ -140,6 +142,7 @@ class LocalWorkspace:
         self._page_size, self._in_memory = page_size, blob_persistence == "memory"
         self._workdir_arg, self._interceptor = workdir, interceptor
         self.sas_ttl_s = sas_ttl_s
+        self._latency = latency
         self.subscription_id, self.resource_group = SUBSCRIPTION_ID, RESOURCE_GROUP
         self.workspaces = list(WORKSPACES)
         self.forbidden_workspace = FORBIDDEN_WORKSPACE
@@ -206,6 +209,7 @@ class LocalWorkspace:
             RegistryRouter(self.registry_state),
         )
         self._server = ControlPlaneServer(self._port, context, router, self._log, self._interceptor)
+        self._server.latency = self._latency
         self._server.start()
 
     def stop(self) -> None:
@@ -414,6 +418,12 @@ class LocalWorkspace:
         }
 
     # ------------------------------------------------------------------ hooks and request log
+    def set_latency(self, latency: Optional[Any]) -> None:
+        """Delay every control-plane answer by a :class:`.latency.Latency` (None: answer at once)."""
+        self._latency = latency
+        if self._server is not None:
+            self._server.latency = latency
+
     def set_interceptor(self, interceptor: Optional[Interceptor]) -> None:
         """Install (or, with None, remove) the fault-injection / observation hook of the server."""
         from .server import PassThrough
