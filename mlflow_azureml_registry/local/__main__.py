@@ -16,6 +16,7 @@ from typing import Any, Optional
 from .azurite import AzuriteNotFound
 from .faults import FaultInjector
 from .latency import Latency
+from .state import DEFAULT_PAGE_SIZE
 from .workspace import LocalWorkspace
 
 
@@ -27,7 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="control-plane HTTPS port (default: a free port)")
     p.add_argument("--request-log", metavar="FILE", help="append one JSON line per control-plane request")
     p.add_argument("--blob-port", type=int, default=0, help="Azurite HTTPS port (default: a free port)")
-    p.add_argument("--page-size", type=int, default=100, help="items per page of list answers (default 100)")
+    p.add_argument(
+        "--page-size", type=int, default=DEFAULT_PAGE_SIZE,
+        help=f"items per page of list answers (default {DEFAULT_PAGE_SIZE}, as the real service's model lists)",
+    )
     p.add_argument(
         "--blob-persistence",
         choices=("memory", "disk"),

@@ -25,6 +25,10 @@ _RESOURCE_GROUPS_IN_URI = re.compile(r"(?i)(^azureml://subscriptions/[^/]+/)reso
 _MFE_INFO = [{"type": "ComponentName", "info": {"value": "managementfrontend"}}]  # recorded
 
 
+DEFAULT_PAGE_SIZE = 20
+"""Items per list page: the real service's page of model containers (recorded; FIDELITY.md, *Lists*)."""
+
+
 class ArmError(Exception):
     """An error the service answers with an ARM error body (common-types v3 ``ErrorResponse``)."""
 
@@ -136,7 +140,7 @@ class ServiceState:
     """All workspaces of one emulated subscription and resource group."""
 
     def __init__(
-        self, subscription_id: str, resource_group: str, *, user: str = "Local User", page_size: int = 100
+        self, subscription_id: str, resource_group: str, *, user: str = "Local User", page_size: int = DEFAULT_PAGE_SIZE
     ) -> None:
         self.subscription_id = subscription_id
         self.resource_group = resource_group
@@ -440,9 +444,9 @@ class ServiceState:
                 and _matches(r.properties.get("tags"), tags)
                 and _matches(r.properties.get("properties"), properties)
             ]
-            if top is not None:
-                chosen = chosen[:top]
-            page = self._page(chosen, offset, None)  # build resources for this page only
+            # $top is the page's size, not the list's: the rest follows through nextLink (recorded: $top=1 on a
+            # model with 4 versions answered 1 version and a nextLink that keeps $top=1)
+            page = self._page(chosen, offset, top)  # build resources for this page only
             return Page([self._version_resource(ws, name, v, r) for v, r in page.items], page.next_offset)
 
     # ----------------------------------------------------------------- paging

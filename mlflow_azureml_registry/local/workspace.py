@@ -34,7 +34,7 @@ from .registry import RegistryState
 from .registry_http import AzuriteRegistryStorage, RegistryRouter
 from .routing import Router
 from .server import ControlPlaneServer, Interceptor, RequestLog
-from .state import ServiceState
+from .state import DEFAULT_PAGE_SIZE, ServiceState
 
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000000"
 TENANT_ID = "00000000-0000-4000-8000-0000000000aa"
@@ -125,7 +125,7 @@ class LocalWorkspace:
         request_log: Optional[str] = None,
         *,
         blob_port: int = 0,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
         blob_persistence: str = "memory",
         workdir: Optional[str] = None,
         interceptor: Optional[Interceptor] = None,

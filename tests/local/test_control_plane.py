@@ -318,6 +318,11 @@ def test_version_list_filters_and_order(arm: Arm, ws, model_name: str) -> None:
     assert names(listViewType="ArchivedOnly") == ["3"]
     assert names(**{"$orderBy": "createdtime asc", "listViewType": "All"}) == ["1", "2", "3"]
     assert names(**{"$orderBy": "createdtime desc", "$top": "1"}) == ["2"]
+    # $top is a page's size; the rest follows (recorded), the link keeping $top
+    first = arm.get(f"models/{model_name}/versions", params={"$top": "1", "listViewType": "All"}).json()
+    assert [v["name"] for v in first["value"]] == ["3"] and "top=1" in first["nextLink"].replace("%24", "$")
+    second = arm.follow(first["nextLink"]).json()
+    assert [v["name"] for v in second["value"]] == ["2"] and "nextLink" in second
     assert names(tags="team=a") == ["1"]
     assert names(tags="team=a", listViewType="All") == ["3", "1"]
     assert names(tags="x") == ["1"]

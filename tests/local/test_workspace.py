@@ -77,7 +77,11 @@ def test_concurrent_version_puts_keep_next_version_consistent(
     assert statuses.count(201) == 32
     container = arm.get(f"models/{model_name}").json()["properties"]
     assert container["nextVersion"] == "33"
-    listed = arm.get(f"models/{model_name}/versions").json()["value"]
+    page = arm.get(f"models/{model_name}/versions").json()
+    listed = page["value"]
+    while page.get("nextLink"):  # 20 per page, as the real service
+        page = arm.follow(page["nextLink"]).json()
+        listed += page["value"]
     assert sorted(int(v["name"]) for v in listed) == list(range(1, 33))
 
 
