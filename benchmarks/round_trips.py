@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from .counting import count_requests
 
@@ -24,6 +24,9 @@ class Row:
     blob: int
     minimum_control_plane: int
     why: str
+    critical_path: Optional[float] = None  # wall time / injected latency
+    chain: Optional[int] = None  # the longest chain of control-plane requests each sent after the last one's answer
+    minimum_chain: Optional[int] = None  # what the call needs (CRITICAL)
 
 
 # call -> (minimum control-plane requests with MLflow >= 2.21, of which MLflow's own prompt checks, why).
@@ -105,6 +108,64 @@ REGISTRY_EXTRA = {
 }
 
 
+# The critical path: the longest chain of control-plane requests each sent after the previous one's answer
+# (measured with latency injected: `longest_chain`), next to the minimum the plugin's design needs. Requests that do
+# not need each other's answers go out together (mlflow_azureml_registry/concurrency.py): a version and its model's
+# container, a model's container and its versions, a transition's archived versions and the model's stamp, a new
+# model's name check and the lease's datastore, a registration's model check and the upload datastore.
+# call -> (chain with MLflow >= 2.21, of which MLflow's own prompt check, why)
+CRITICAL = {
+    "get_registered_model": (1, 0, "GET container"),
+    "get_model_version": (1, 0, "GET version | GET container, together"),
+    "get_latest_versions": (2, 1, "MLflow's GET container; GET container | list versions"),
+    "transition_model_version_stage": (4, 1, "MLflow's GET container; GET version | GET container; PUT version; "
+                                             "PUT container | PUT archived versions (the transition's time)"),
+    "set_model_version_tag": (3, 1, "MLflow's GET container; GET version; PUT version"),
+    "set_registered_model_alias": (3, 1, "MLflow's GET container; GET version | GET container; PUT container"),
+    "register_model (first in process)": (
+        9, 0, "GET container (404) | datastore, then listSecrets; GET container again under the lease; PUT "
+              "container; GET container (the model must exist); GET container under the lease (nextVersion); PUT "
+              "version; GET version (verify); PUT container (last update). The re-reads under the lease and the "
+              "verification are the create protocol's (see EXTRA)"),
+    "register_model (second, same files)": (
+        6, 0, "GET container (exists); GET container (must exist); GET container under the lease; PUT version; "
+              "GET version; PUT container"),
+    "delete_model_version": (4, 1, "MLflow's GET container; GET version | GET container; DELETE; PUT container"),
+    "load_model('models:/<name>@<alias>') cold": (
+        6, 1, "GET container (the alias); GET version; MLflow's GET container; GET version (download URI); "
+              "datastore, then listSecrets (its type decides whether there is a secret to ask for)"),
+}
+REGISTRY_CRITICAL = {
+    "get_registered_model": (1, 0, "GET container"),
+    "get_model_version": (1, 0, "GET version | GET container"),
+    "get_latest_versions": (2, 1, "MLflow's GET container; GET container | list versions"),
+    "transition_model_version_stage": (
+        7, 1, "MLflow's GET container; GET version | GET container; PUT version, its poll, GET version; PUT "
+              "container | PUT archived versions, their polls"),
+    "set_model_version_tag": (4, 1, "MLflow's GET container; GET version; PUT version, its poll"),
+    "set_registered_model_alias": (4, 1, "MLflow's GET container; GET version | GET container; PUT container, "
+                                         "its poll"),
+    "register_model (first in process)": (
+        14, 0, "discovery; GET container (404); GET again under the lock; PUT container, poll, GET; GET container "
+               "(must exist); GET under the lock (nextVersion); pending upload; PUT version, poll, GET; PUT "
+               "container, poll"),
+    "register_model (second, same files)": (
+        9, 0, "GET container (exists); GET container (must exist); GET under the lock; pending upload; PUT version, "
+              "poll, GET; PUT container, poll"),
+    "delete_model_version": (6, 1, "MLflow's GET container; GET version | GET container; DELETE, poll; PUT "
+                                   "container, poll"),
+    "load_model('models:/<name>@<alias>') cold": (
+        7, 1, "discovery; GET container (alias); GET version; MLflow's GET container; GET version (download URI); "
+              "GET version (the artifact repository); data reference"),
+}
+
+
+def critical(call: str, *, registry: bool = False) -> int:
+    """The longest chain of requests the call needs, on this MLflow (see :data:`CRITICAL`)."""
+    chain, prompt_checks, _ = (REGISTRY_CRITICAL if registry else CRITICAL)[call]
+    return chain if prompt_checks_apply() else chain - prompt_checks
+
+
 def prompt_checks_apply() -> bool:
     """MLflow 2.21+ makes an extra get_registered_model before most registry calls."""
     import mlflow
@@ -128,7 +189,8 @@ def _scenarios(model_dir: Path) -> list[tuple[str, Callable[[object, str], None]
 
     import mlflow
 
-    fresh = model_dir.parent / "fresh" / "model"  # files never uploaded before: the first call uploads them
+    # files never uploaded before: the first call uploads them (a new folder per measurement)
+    fresh = Path(tempfile.mkdtemp(prefix="fresh-", dir=model_dir.parent)) / "model"
     shutil.copytree(model_dir, fresh)
     (fresh / "nonce.txt").write_text(uuid.uuid4().hex)
 
@@ -156,9 +218,13 @@ def _scenarios(model_dir: Path) -> list[tuple[str, Callable[[object, str], None]
     ]
 
 
-def measure(workspace, model_dir: Path, name: str, *, registry: bool = False) -> list[Row]:
+def measure(
+    workspace, model_dir: Path, name: str, *, registry: bool = False, latency_ms: Optional[float] = None
+) -> list[Row]:
     """Register ``name`` (one version of ``model_dir``) and measure each call once, in order; with ``registry``, on
-    the local workspace's Azure ML registry (through the global registry URI, restored afterwards)."""
+    the local workspace's Azure ML registry (through the global registry URI, restored afterwards). With
+    ``latency_ms``, every control-plane answer of the measured calls is delayed that long (``--latency``) and each
+    row's ``critical_path`` is its wall time divided by it: how many requests had to wait for an earlier answer."""
 
     import mlflow
 
@@ -166,16 +232,19 @@ def measure(workspace, model_dir: Path, name: str, *, registry: bool = False) ->
         previous = mlflow.get_registry_uri()
         mlflow.set_registry_uri(workspace.azureml_registry_uri())
         try:
-            return _measure(workspace, model_dir, name, registry=True)
+            return _measure(workspace, model_dir, name, registry=True, latency_ms=latency_ms)
         finally:
             mlflow.set_registry_uri(previous)
-    return _measure(workspace, model_dir, name, registry=False)
+    return _measure(workspace, model_dir, name, registry=False, latency_ms=latency_ms)
 
 
-def _measure(workspace, model_dir: Path, name: str, *, registry: bool) -> list[Row]:
+def _measure(workspace, model_dir: Path, name: str, *, registry: bool, latency_ms: Optional[float]) -> list[Row]:
+    import time
     import warnings
 
     import mlflow
+
+    from mlflow_azureml_registry.local.latency import Latency
 
     client = mlflow.MlflowClient()
     client.create_registered_model(name)
@@ -186,15 +255,38 @@ def _measure(workspace, model_dir: Path, name: str, *, registry: bool) -> list[R
         mark = len(workspace.requests)
         with warnings.catch_warnings(), count_requests() as counts:
             warnings.simplefilter("ignore")
-            run(client, name)
+            if latency_ms:
+                workspace.set_latency(Latency(latency_ms))
+            started = time.perf_counter()
+            try:
+                run(client, name)
+            finally:
+                took = time.perf_counter() - started
+                workspace.set_latency(None)
         control_plane = len(workspace.requests) - mark
         blob = sum(v for k, v in counts.items() if k != control)
         extra, table = (REGISTRY_EXTRA, REGISTRY_MINIMUM) if registry else (EXTRA, MINIMUM)
         why = table[call][2] + (f" + {extra[call][0]} extra: {extra[call][1]}" if call in extra and registry else "")
         if not registry and call in EXTRA:
             why = EXTRA[call][1]
-        rows.append(Row(call, control_plane, blob, minimum(call, registry=registry), why))
+        path = round(took * 1000 / latency_ms, 2) if latency_ms else None
+        chain = longest_chain(workspace.requests[mark:]) if latency_ms else None
+        rows.append(Row(call, control_plane, blob, minimum(call, registry=registry), why, path, chain,
+                        critical(call, registry=registry)))
     return rows
+
+
+def longest_chain(records: list[dict]) -> int:
+    """The most control-plane requests in the log that ran one after another: each arrived after the previous one's
+    answer had left (``at`` and ``ms`` of the local workspace's request log). Requests sent together overlap and
+    count once. With latency injected, this is the number of answers the caller had to wait for in turn, whatever
+    else (blob transfers, the client's own work) took time between them."""
+    spans = sorted((r["at"], r["at"] + (r.get("ms") or 0) / 1000) for r in records if r.get("at") is not None)
+    depth: list[int] = []
+    for i, (start, _) in enumerate(spans):
+        before = [depth[j] for j in range(i) if spans[j][1] <= start]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)
 
 
 def sample_model_dir() -> Path:

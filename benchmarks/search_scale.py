@@ -3,14 +3,14 @@
 The state is seeded straight into the local workspace's emulator (``workspace.state``), which is what the
 store would write, without 11,000 HTTP round trips; everything measured then goes over HTTPS as usual.
 Requests are the control-plane requests the emulator logged during the call (its page size applies:
-100 per list page by default).
+20 per list page by default, as the real service's model lists).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 WORKSPACE = "local-ws"
 MODELS = 10_000
@@ -41,12 +41,30 @@ def _seed(workspace: Any, prefix: str) -> str:
     return big
 
 
-def _measure(workspace: Any, row: str, call: Callable[[], Any]) -> dict[str, Any]:
+LATENCY_MS = 100.0
+
+
+def _measure(workspace: Any, row: str, call: Callable[[], Any], *, latency_ms: Optional[float] = None) -> dict:
+    """Requests and seconds of ``call``; with ``latency_ms`` injected per control-plane answer, also its ``chain``
+    (requests each sent after the previous answer) and its wall time in latencies."""
+    from mlflow_azureml_registry.local.latency import Latency
+
+    from .round_trips import longest_chain
+
     mark = len(workspace.requests)
+    if latency_ms:
+        workspace.set_latency(Latency(latency_ms))
     started = time.perf_counter()
-    call()
-    seconds = time.perf_counter() - started
-    return {"row": row, "requests": len(workspace.requests) - mark, "seconds": round(seconds, 3)}
+    try:
+        call()
+    finally:
+        seconds = time.perf_counter() - started
+        workspace.set_latency(None)
+    result = {"row": row, "requests": len(workspace.requests) - mark, "seconds": round(seconds, 3)}
+    if latency_ms:
+        result["chain"] = longest_chain(workspace.requests[mark:])
+        result["latencies"] = round(seconds * 1000 / latency_ms, 1)
+    return result
 
 
 def _iterate(search: Callable[..., Any], **kwargs: Any) -> int:
@@ -59,7 +77,9 @@ def _iterate(search: Callable[..., Any], **kwargs: Any) -> int:
             return count
 
 
-def run(workspace: Any) -> list[dict]:
+def run(workspace: Any, *, with_latency: bool = True) -> list[dict]:
+    """The scale rows; ``with_latency`` adds two searches that read every container page, measured with
+    :data:`LATENCY_MS` per answer (about 50 s each: 500 pages of 20 one after another)."""
     import mlflow
     from mlflow.store.artifact.utils.models import get_model_name_and_version
 
@@ -97,6 +117,14 @@ def run(workspace: Any) -> list[dict]:
         _measure(workspace, "models:/<big>/latest -> version",
                  lambda: get_model_name_and_version(client, f"models:/{big}/latest")),
     ]
+    if with_latency:
+        at = f"at {LATENCY_MS:g} ms per answer"
+        rows += [
+            _measure(workspace, f"search_registered_models: name LIKE '{prefix}-001%' (10 of {n}), {at}",
+                     lambda: client.search_registered_models(f"name LIKE '{prefix}-001%'"), latency_ms=LATENCY_MS),
+            _measure(workspace, f"search_model_versions: name LIKE '{prefix}-000%' (versions of 100 models), {at}",
+                     lambda: client.search_model_versions(f"name LIKE '{prefix}-000%'"), latency_ms=LATENCY_MS),
+        ]
     return rows
 
 

@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, NOT_IMPLEMENTED, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
-from . import session, targets
+from . import concurrency, session, targets
 from .azure.blobs import Destination
 from .azure.errors import IntegrityError
 from .azure.leases import LEASE_PREFIX
@@ -182,13 +182,14 @@ class AzureMLArtifactRepository(ArtifactRepository):
         sizes come from the manifest; a blob whose size differs fails its SHA-256 check all the same.
         """
         parent = posixpath.dirname(prefix)
-        manifest = self._manifest(folder)
-        if manifest is None:
+        if not self.location.manifest_sha256:  # no manifest to read: sizes come from the listing
             entries = [(e.name, e.size) for e in folder.list(prefix) if posixpath.basename(e.name) != MANIFEST_NAME]
             if not entries and single_file:
                 entries = [(e.name, e.size) for e in folder.list(parent) if e.name == prefix]
             return entries, None
-        names = [n for n in folder.list_names(prefix) if posixpath.basename(n) != MANIFEST_NAME]
+        # the manifest and the listing do not wait for each other (concurrency.py)
+        manifest, listed = concurrency.together(lambda: self._manifest(folder), lambda: list(folder.list_names(prefix)))
+        names = [n for n in listed if posixpath.basename(n) != MANIFEST_NAME]
         if not names and single_file:
             names = [n for n in folder.list_names(parent) if n == prefix]
         if not names:

@@ -89,6 +89,12 @@ class ModelAssets:
     def __init__(self, gateway: Callable[[], AzureMLGateway]) -> None:
         self._gateway = gateway
 
+    def prepare_writes(self) -> None:
+        """Look up what the write lease needs before it is taken (nothing, unless the implementation has storage)."""
+
+    def prepare_upload(self) -> None:
+        """Look up where new files go, before they are needed (nothing, unless the implementation has a place)."""
+
     def check_source(self, source: Any) -> None:
         """Refuse, before any request, a source this workspace or registry cannot take (none, for a workspace)."""
 

@@ -58,7 +58,7 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils import search_utils as _search_utils
 from mlflow.utils.search_utils import SearchModelUtils, SearchModelVersionUtils, SearchUtils
 
-from . import mapping, validation
+from . import concurrency, mapping, validation
 from .validation import MODEL_NAME_RULE
 from .validation import clip as _clip
 from .validation import short as _short
@@ -626,8 +626,10 @@ class Registry:
 def _containers(query: _Query, registry: Registry) -> Iterator[Json]:
     names = query.exact_names()
     if names is not None:
-        for name in filter(query.name_matches, names):  # e.g. name = 'a' AND name LIKE 'b%': no request
-            container = registry.get_container(name)
+        wanted = list(filter(query.name_matches, names))  # e.g. name = 'a' AND name LIKE 'b%': no request
+        # exact names are read together (concurrency.py): they do not wait on each other
+        found = concurrency.together(*[lambda name=name: registry.get_container(name) for name in wanted])
+        for container in found:
             if container is not None and query.name_matches(container.get("name")):
                 yield container
         return
@@ -708,16 +710,18 @@ def search_model_versions(
     query_id = _query_id("model_versions", registry.scope, filter_string, order)
     pushed = server_filter(query)
 
+    def versions_of(name: str) -> list[Json]:
+        if pushed.versions is not None:
+            return [r for r in (registry.get_version(name, str(v)) for v in pushed.versions) if r is not None]
+        return list(registry.list_versions(name, tags=pushed.tags, properties=pushed.properties))
+
     def rows() -> list[_VersionRow]:
         found: list[_VersionRow] = []
-        for container in _containers(query, registry):
+        containers = list(_containers(query, registry))
+        # Each model's versions are read together with the others' (bounded by the process's request pool).
+        listed = concurrency.together(*[lambda c=c: versions_of(c.get("name")) for c in containers])
+        for container, resources in zip(containers, listed):
             name = container.get("name")
-            if pushed.versions is not None:
-                resources: Iterable[Json] = [
-                    r for r in (registry.get_version(name, str(v)) for v in pushed.versions) if r is not None
-                ]
-            else:
-                resources = registry.list_versions(name, tags=pushed.tags, properties=pushed.properties)
             matched, prompt = [], False
             for resource in resources:
                 if mapping.version_number(resource) is None:

@@ -29,6 +29,8 @@ COPY_DATASTORE_SOURCES = "MLFLOW_AZUREML_COPY_DATASTORE_SOURCES"
 referencing them in place. Default: reference in place (as the Azure ML SDK does)."""
 UPLOAD_CONCURRENCY = "MLFLOW_AZUREML_TRANSFER_CONCURRENCY"
 """Parallel blob transfers. Default 8."""
+REQUEST_CONCURRENCY = "MLFLOW_AZUREML_REQUEST_CONCURRENCY"
+"""Control-plane requests of one process in flight at once, when they do not wait on each other. Default 8."""
 HASH_CACHE = "MLFLOW_AZUREML_HASH_CACHE"
 """``false`` turns the content-hash cache off. Default: on."""
 HASH_CACHE_DIR = "MLFLOW_AZUREML_HASH_CACHE_DIR"
@@ -105,6 +107,10 @@ def registry_discovery_url() -> str:
 
 def storage_account_url_template() -> str | None:
     return os.environ.get(STORAGE_ACCOUNT_URL) or None
+
+
+def request_concurrency() -> int:
+    return max(1, int(_number(REQUEST_CONCURRENCY, 8)))
 
 
 def transfer_concurrency() -> int:

@@ -86,6 +86,16 @@ def parse_models_uri(source: str) -> Optional[tuple[str, Optional[str], Optional
     return name, None, suffix, None
 
 
+def uploads_files(source: Any, local_model_path: Any = None) -> bool:
+    """Whether registering ``source`` certainly uploads files: a local folder, ``file://``, ``runs:/``, a logged
+    model or any other MLflow artifact URI, never a source already in Azure ML (which may be referenced in place)."""
+    if local_model_path is not None:
+        return True
+    if not isinstance(source, str) or source.startswith(("azureml:", "azureml-registry:")):
+        return False
+    return parse_models_uri(source) is None
+
+
 def _folder_name(candidate: str) -> str:
     name = _SAFE_NAME.sub("_", candidate.strip("/").rsplit("/", 1)[-1]) if candidate else ""
     return name.strip("._") or "model"

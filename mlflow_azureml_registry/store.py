@@ -21,7 +21,7 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
-from . import assets, mapping, remote_sources, search, sources, targets, tracking, validation
+from . import assets, concurrency, mapping, remote_sources, search, sources, targets, tracking, validation
 from . import stages as _stages
 from .unsupported import (
     DELETE_MODEL_MESSAGE,
@@ -85,7 +85,10 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         if tag_map.get(PROMPT_TAG, "").lower() == "true":
             # MLflow 2.21-3.0 register prompts as tagged registered models, bypassing the prompt methods.
             refuse(PROMPTS_MESSAGE)
-        if self._assets.find_container(name) is not None:  # the common case, answered without the lease
+        # The common case is answered without the lease; the lease's storage is looked up meanwhile (once per
+        # process), as a new model is written next.
+        existing, _ = concurrency.together(lambda: self._assets.find_container(name), self._assets.prepare_writes)
+        if existing is not None:
             raise _model_exists(name)
         with self._assets.writing(name):
             if self._assets.find_container(name) is not None:  # created while we waited for the lease
@@ -155,13 +158,16 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         )
 
     # -- stages -------------------------------------------------------------------------------------
-    def _latest(self, name: str, wanted: Optional[Iterable[str]], container: Optional[Json]) -> list[ModelVersion]:
+    def _latest(
+        self, name: str, wanted: Optional[Iterable[str]], container: Optional[Json], listed: Optional[list] = None
+    ) -> list[ModelVersion]:
         """The highest version in each wanted stage, in MLflow's SQL order: stages by their lowest version
-        (MLflow fills a dict walking the versions in order, so a stage's place is where it first appears)."""
+        (MLflow fills a dict walking the versions in order, so a stage's place is where it first appears).
+        ``listed``: the versions :meth:`_listing` read already."""
         wanted_set = {_stages.canonical(s) for s in wanted} if wanted else set(_stages.MLFLOW_STAGES)
         best: dict[str, Json] = {}
         first: dict[str, int] = {}
-        for resource in self._assets.versions(name, stage=_stages.server_filter(wanted_set)):
+        for resource in listed if listed is not None else self._listing(name, wanted):
             stage = mapping.mlflow_stage((resource.get("properties") or {}).get("stage"))
             if stage not in wanted_set:
                 continue
@@ -171,11 +177,17 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 best[stage] = resource
         return [self._entity(name, best[s], container) for s in sorted(best, key=first.__getitem__)]
 
+    def _listing(self, name: str, wanted: Optional[Iterable[str]]) -> list[Json]:
+        """The model's versions, narrowed by Azure ML's stage filter when one stage is wanted."""
+        wanted_set = {_stages.canonical(s) for s in wanted} if wanted else set(_stages.MLFLOW_STAGES)
+        return list(self._assets.versions(name, stage=_stages.server_filter(wanted_set)))
+
     def get_latest_versions(self, name, stages=None):
         validation.model_name(name)
         stages = validation.stages(stages)
-        container = self._container(name)
-        return self._latest(name, stages, container)
+        # the container (aliases) and the versions do not wait for each other
+        container, listed = concurrency.together(lambda: self._container(name), lambda: self._listing(name, stages))
+        return self._latest(name, stages, container, listed)
 
     def transition_model_version_stage(self, name, version, stage, archive_existing_versions):
         validation.model_name(name)
@@ -190,26 +202,39 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
                 error_code=INVALID_PARAMETER_VALUE,
             )
         with self._assets.writing(name):
-            resource = self._version(name, version)
+            # Under the lease nothing of ours changes the model meanwhile: the version, the container and (when
+            # archiving) the target stage's versions are read at once.
+            reads = [lambda: self._version(name, version), lambda: self._container(name)]
+            if archive_existing_versions:
+                reads.append(lambda: list(self._assets.versions(name, stage=target)))
+            resource, container, *in_target = concurrency.together(*reads)
             originals = [copy.deepcopy(resource)]  # what to put back if the transition cannot finish
             resource.setdefault("properties", {})["stage"] = _stages.azure_stage(target)
             updated = self._assets.put_version(name, resource, mapping.TOUCH)
-            try:
-                # MLflow stamps the archived versions and the model with the transition's own time.
-                stamp = mapping.last_updated(updated)
-                if archive_existing_versions:
-                    for other in self._assets.versions(name, stage=target):
-                        other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
-                        if other.get("name") != updated.get("name") and other_stage == target:
-                            original = copy.deepcopy(other)
-                            other["properties"]["stage"] = "Archived"
-                            self._assets.put_version(name, other, stamp, answer=False)
-                            originals.append(original)  # a failed PUT was read back: it changed nothing
-                container = self._assets.put_container(name, self._container(name), stamp, answer=False)
-            except MlflowException as exc:
+            # MLflow stamps the archived versions and the model with the transition's own time: their writes go
+            # out together once the version's is done.
+            stamp = mapping.last_updated(updated)
+            archived = []
+            for other in in_target[0] if in_target else []:
+                other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
+                if other.get("name") != updated.get("name") and other_stage == target:
+                    archived.append((copy.deepcopy(other), other))
+                    other["properties"]["stage"] = "Archived"
+            writes = [
+                lambda other=other: self._assets.put_version(name, other, stamp, answer=False)
+                for _, other in archived
+            ]
+            writes.append(lambda: self._assets.put_container(name, container, stamp, answer=False))
+            results = concurrency.outcomes(*writes)
+            # a failed PUT was read back (assets._settled): it changed nothing
+            originals += [original for (original, _), (_, error) in zip(archived, results) if error is None]
+            failure = next((error for _, error in results if error is not None), None)
+            if failure is not None:
+                if not isinstance(failure, MlflowException):
+                    raise failure
                 # All or nothing, while the lease is held: the model keeps its old stages, or the error says
                 # exactly which versions could not be put back.
-                raise self._assets.restore(name, originals, exc) from None
+                raise self._assets.restore(name, originals, failure) from None
         return self._entity(name, updated, container)
 
     # -- model versions -----------------------------------------------------------------------------
@@ -232,7 +257,10 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         run_id = validation.run_id(run_id)
         validation.optional_text("run_link", run_link)
         validation.optional_text("model_id", model_id)
-        self._container(name)  # a version needs its registered model, as in MLflow
+        # A version needs its registered model, as in MLflow; when files will be uploaded, where they go is looked
+        # up meanwhile (the datastore, once per process).
+        prepare = self._assets.prepare_upload if sources.uploads_files(source, local_model_path) else (lambda: None)
+        concurrency.together(lambda: self._container(name), prepare)
         source_tracking_uri = tracking.source_tracking_uri(self.tracking_uri)
         if run_id is None and model_id:
             run_id = _source_run_id(model_id, source_tracking_uri)
@@ -272,18 +300,23 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.version(version)
         validation.description(description)
         with self._assets.writing(name):
-            resource = self._version(name, version)
+            resource, container = concurrency.together(
+                lambda: self._version(name, version), lambda: self._container(name)
+            )
             resource.setdefault("properties", {})["description"] = description
             updated = self._assets.put_version(name, resource, mapping.TOUCH)
-        return self._entity(name, updated, self._container(name))
+        return self._entity(name, updated, container)
 
     def delete_model_version(self, name, version):
-        resource = self._version(name, version)
-        number = str(resource.get("name"))
-        with self._assets.writing(name):
+        validation.model_name(name)
+        validation.version(version)
+        with self._assets.writing(name):  # the container, read with the version, does not change under the lease
+            resource, container = concurrency.together(
+                lambda: self._version(name, version), lambda: self._container(name)
+            )
+            number = str(resource.get("name"))
             self._assets.delete_version(name, number)
             # An alias must not outlive its version; the model's last update is this delete (as in MLflow).
-            container = self._container(name)
             tags = mapping.container_tags(container)
             for alias, target in mapping.aliases(container).items():
                 if target == number:
@@ -292,8 +325,10 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             self._assets.put_container(name, container, mapping.TOUCH, answer=False)
 
     def get_model_version(self, name, version) -> ModelVersion:
-        resource = self._version(name, version)
-        return self._entity(name, resource, self._container(name))
+        validation.model_name(name)
+        validation.version(version)  # before either request: bad input sends nothing
+        resource, container = concurrency.together(lambda: self._version(name, version), lambda: self._container(name))
+        return self._entity(name, resource, container)
 
     def get_model_version_download_uri(self, name, version) -> str:
         return self._assets.download_uri(name, self._version(name, version))
@@ -333,9 +368,10 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.model_name(name)
         validation.alias(alias)
         validation.version(version)
-        resource = self._version(name, version)
-        with self._assets.writing(name):
-            container = self._container(name)
+        with self._assets.writing(name):  # the version must exist; read with the container
+            resource, container = concurrency.together(
+                lambda: self._version(name, version), lambda: self._container(name)
+            )
             tags = mapping.container_tags(container)
             tags[mapping.alias_tag(alias)] = str(resource.get("name"))
             container.setdefault("properties", {})["tags"] = tags

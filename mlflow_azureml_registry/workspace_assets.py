@@ -4,6 +4,7 @@ content-addressed by the create protocol (:mod:`.registration`) or referenced wh
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Optional
 
 from mlflow.exceptions import MlflowException
@@ -70,6 +71,21 @@ class WorkspaceAssets(ModelAssets):
             return sources.azureml_source(source, self._gateway())
 
     # -- registration -------------------------------------------------------------------------------
+    def prepare_writes(self) -> None:
+        """The lease's datastore and credential (a GET and ``listSecrets``, once per process), looked up while a
+        new model's name is checked. A failure is left to the lease itself, which goes on without it and says so."""
+        from .azure.errors import AzureMLError
+        from .azure.leases import LEASE_DATASTORE
+
+        with contextlib.suppress(AzureMLError):
+            self._gateway().container_client(LEASE_DATASTORE)
+
+    def prepare_upload(self) -> None:
+        """The upload datastore and its credential (a GET and ``listSecrets``, once per process): a registration
+        from files sends them while it checks that the model exists."""
+        with azure_errors():
+            self._gateway().container_client(registration.UPLOAD_DATASTORE)
+
     def create_from_folder(self, name: str, model: LocalModel, new: NewVersion) -> Json:
         """Upload a local folder (content-addressed, reused when already there) and create a version over it."""
         gateway = self._gateway()

@@ -6,12 +6,15 @@ import pytest
 
 from benchmarks import round_trips
 
+LATENCY_MS = 100.0
+"""Every control-plane answer of the measured calls is delayed this long (the local workspace's --latency)."""
+
 
 @pytest.fixture(scope="module")
 def rows(workspace):
     model_dir = round_trips.sample_model_dir()
     try:
-        yield {r.call: r for r in round_trips.measure(workspace, model_dir, "round-trips")}
+        yield {r.call: r for r in round_trips.measure(workspace, model_dir, "round-trips", latency_ms=LATENCY_MS)}
     finally:
         round_trips.cleanup(model_dir)
 
@@ -45,7 +48,8 @@ def test_blob_requests(rows):
 def registry_rows(workspace):
     model_dir = round_trips.sample_model_dir()
     try:
-        yield {r.call: r for r in round_trips.measure(workspace, model_dir, "round-trips-reg", registry=True)}
+        yield {r.call: r for r in round_trips.measure(workspace, model_dir, "round-trips-reg", registry=True,
+                                                      latency_ms=LATENCY_MS)}
     finally:
         round_trips.cleanup(model_dir)
 
@@ -65,3 +69,23 @@ def test_registry_blob_requests(registry_rows):
     assert registry_rows["load_model('models:/<name>@<alias>') cold"].blob == 1 + 1 + (files - 1)
     for call in ("get_registered_model", "transition_model_version_stage", "set_model_version_tag"):
         assert registry_rows[call].blob == 0  # a registry has no blob lease: the write lock is in-process
+
+
+def _check_critical_path(row, expected: int) -> None:
+    # The chain: requests each sent after the previous one's answer (from the request log; exact).
+    assert row.chain == expected == row.minimum_chain, row
+    # The wall time, in latencies: at least the chain; for calls without blob transfers, within one latency of it
+    # (the client's own work between requests: the tolerance for noise).
+    assert row.critical_path >= expected - 0.05, row
+    if row.blob == 0:
+        assert row.critical_path < expected + 1, row
+
+
+@pytest.mark.parametrize("call", list(round_trips.CRITICAL))
+def test_critical_path_equals_the_documented_minimum(rows, call):
+    _check_critical_path(rows[call], round_trips.critical(call))
+
+
+@pytest.mark.parametrize("call", list(round_trips.REGISTRY_CRITICAL))
+def test_registry_critical_path_equals_the_documented_minimum(registry_rows, call):
+    _check_critical_path(registry_rows[call], round_trips.critical(call, registry=True))
