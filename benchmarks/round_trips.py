@@ -99,9 +99,12 @@ REGISTRY_MINIMUM = {
               "(download URI); data reference (a read SAS). Blobs: one listing, the manifest, one GET per file"),
 }
 REGISTRY_EXTRA = {
-    "register_model (first in process)": (2, "a new model's container looked up again once its write lock is held; "
-                                          "nextVersion read again under the write lock"),
-    "register_model (second, same files)": (1, "nextVersion read again under the write lock"),
+    "register_model (first in process)": (3, "a new model's container looked up again once its write lock is held; "
+                                          "nextVersion read again under the write lock; the version looked up "
+                                          "just before its PUT (a writer on another machine, which the lock "
+                                          "does not reach, may have made it)"),
+    "register_model (second, same files)": (2, "nextVersion read again under the write lock; the version looked up "
+                                           "just before its PUT"),
     "load_model('models:/<name>@<alias>') cold": (1, "the artifact repository reads the version again: MLflow builds "
                                                   "it from the download URI alone, and the data reference needs the "
                                                   "version's blob URI, which changes between reads (replicas)"),
@@ -146,12 +149,12 @@ REGISTRY_CRITICAL = {
     "set_registered_model_alias": (4, 1, "MLflow's GET container; GET version | GET container; PUT container, "
                                          "its poll"),
     "register_model (first in process)": (
-        14, 0, "discovery; GET container (404); GET again under the lock; PUT container, poll, GET; GET container "
-               "(must exist); GET under the lock (nextVersion); pending upload; PUT version, poll, GET; PUT "
-               "container, poll"),
+        15, 0, "discovery; GET container (404); GET again under the lock; PUT container, poll, GET; GET container "
+               "(must exist); GET under the lock (nextVersion); pending upload; GET version (404); PUT version, "
+               "poll, GET; PUT container, poll"),
     "register_model (second, same files)": (
-        9, 0, "GET container (exists); GET container (must exist); GET under the lock; pending upload; PUT version, "
-              "poll, GET; PUT container, poll"),
+        10, 0, "GET container (exists); GET container (must exist); GET under the lock; pending upload; GET "
+               "version (404); PUT version, poll, GET; PUT container, poll"),
     "delete_model_version": (6, 1, "MLflow's GET container; GET version | GET container; DELETE, poll; PUT "
                                    "container, poll"),
     "load_model('models:/<name>@<alias>') cold": (

@@ -188,11 +188,14 @@ class RegistryAssets(ModelAssets):
                 except az.Conflict:
                     candidate += 1  # that version exists
                     continue
-                uploaded = self._upload(gateway, reference, model, snap)
+                uploaded = self._upload(gateway, reference, model, snap, reg_id)
                 if uploaded is None:
                     candidate += 1  # its storage holds files already: another writer has that number
                     continue
                 model_uri, manifest_sha = uploaded
+                if models_exists(models, name, candidate) is not None:
+                    candidate += 1  # made meanwhile by a writer this machine's lock does not reach
+                    continue
                 body = mapping.new_version_body(
                     model_uri=model_uri,
                     model_type=model.model_type,
@@ -203,6 +206,9 @@ class RegistryAssets(ModelAssets):
                 )
                 try:
                     stored = models.put_version(name, str(candidate), body)
+                except az.AssetPathImmutable:
+                    candidate += 1  # another writer holds this number with other files
+                    continue
                 except (az.OutcomeUnknown, az.ServiceUnavailable, az.Throttled) as exc:
                     _logger.warning("Outcome of creating %s/%s is unclear (%s); checking", name, candidate, exc)
                     stored = models_exists(models, name, candidate)
@@ -215,20 +221,23 @@ class RegistryAssets(ModelAssets):
         raise az.Conflict(f"Could not allocate a version number for model {name!r} in registry {self.target.name!r}")
 
     def _upload(
-        self, gateway: RegistryGateway, reference: Any, model: LocalModel, snap: Any
+        self, gateway: RegistryGateway, reference: Any, model: LocalModel, snap: Any, registration_id: str
     ) -> Optional[tuple[str, str]]:
-        """Upload into the pending upload's container: (``modelUri``, manifest digest), or None when the container
-        holds files already. A pending upload is one version's own storage; that the service refuses one for a
-        version that exists (``409``) is not recorded, so files already there mean another writer's version, whose
-        files must not be overwritten (one listing request)."""
+        """Upload into the pending upload's container, under ``<registration id>/<folder>``: (``modelUri``, manifest
+        digest), or None when the container holds files already. A pending upload is one version's own storage;
+        that the service refuses one for a version that exists (``409``) is not recorded, so files already there
+        mean another writer's version (one listing request). Two writers that get the same storage at once still
+        never write into each other's folder, and their versions' ``modelUri`` differ, so the second PUT is refused
+        (``Asset paths cannot be updated``) instead of replacing the first version."""
         from .content import sha256_hex
 
         folder = gateway.sas_folder(reference.sas_uri)
         if next(iter(folder.list_names("")), None) is not None:
             return None
-        root = model.folder_name
+        root = f"{registration_id}/{model.folder_name}"
         kept = snap.contents
-        with transfer_progress(f"Uploading {root} to Azure ML registry {self.target.name}", snap.total_size) as bar:
+        label = f"Uploading {model.folder_name} to Azure ML registry {self.target.name}"
+        with transfer_progress(label, snap.total_size) as bar:
             sent = folder.upload_files(
                 (UploadItem(f.path, f"{root}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))
                  for f in snap.files),

@@ -8,10 +8,10 @@ import dataclasses
 from typing import Any, Callable, Optional
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
 
 from . import mapping, sources, targets
-from .azure.workspace import Target
+from .azure.workspace import Target, WorkspaceRef
 from .errors import azure_errors
 from .uri import DatastoreLocation, InvalidUri, VersionFiles, parse_artifact_uri, parse_version_alias
 
@@ -34,7 +34,13 @@ def resolve(source: Any, assets: Any, target: Target, newest: Callable[[str, str
             alias = parse_version_alias(source)
             if alias is not None:
                 other, model, name = alias
-                files = VersionFiles(other, model, targets.assets_for(other).alias_version(model, name))
+                try:
+                    files = VersionFiles(other, model, targets.assets_for(other).alias_version(model, name))
+                except MlflowException as exc:
+                    raise MlflowException(
+                        f"{exc.message} (source {source}: model {model!r} of {other.kind} {other.name!r})",
+                        error_code=ErrorCode.Value(exc.error_code),
+                    ) from None
             else:
                 files = parse_artifact_uri(source)
         if isinstance(files, DatastoreLocation):
@@ -95,10 +101,20 @@ def promoted(
     known = props.get("properties") or {}
     kept_tags = {**mapping.user_tags(dict(props.get("tags") or {})), **tags}
     kept = dict(facts)
+    # An empty value is "not given": MLflow's server passes "" for every field a REST call leaves out.
     for key in (mapping.PROP_RUN_ID, mapping.PROP_RUN_LINK, mapping.PROP_MODEL_ID):
-        if kept.get(key) is None and known.get(key):
+        if not kept.get(key) and known.get(key):
             kept[key] = known[key]
     if known.get(mapping.PROP_SOURCE):
-        kept[mapping.PROP_SOURCE] = known[mapping.PROP_SOURCE]
+        kept[mapping.PROP_SOURCE] = _qualified(known[mapping.PROP_SOURCE], remote.location.target)
     kept[mapping.PROP_PROMOTED_FROM] = remote.location.asset_id
-    return (description if description is not None else props.get("description")), kept_tags, kept
+    return (description or props.get("description")), kept_tags, kept
+
+
+def _qualified(source: str, origin: Any) -> str:
+    """A source relative to the origin's workspace (``azureml://datastores/...``) with that workspace named, so it
+    still says where the files came from in another workspace or registry."""
+    prefix = "azureml://datastores/"
+    if isinstance(origin, WorkspaceRef) and source.startswith(prefix):
+        return f"{origin.asset_prefix}/datastores/{source[len(prefix):]}"
+    return source

@@ -14,13 +14,14 @@ from .azure.gateway import AzureMLGateway
 from .azure.workspace import RegistryRef, Target
 
 _lock = threading.Lock()
-_gateways: dict[tuple[str, Target], Any] = {}
+_gateways: dict[tuple[Any, ...], Any] = {}
 
 
 def gateway(workspace: Target) -> Any:
     """The ``AzureMLGateway`` of a workspace, or the ``RegistryGateway`` of a registry (same model-asset surface)."""
     endpoint = settings.resource_manager_url()
-    key = (endpoint, workspace)
+    # A registry named with another subscription or group is one whose discovery fails: not the same gateway.
+    key = (endpoint, workspace, getattr(workspace, "subscription_id", None), getattr(workspace, "resource_group", None))
     with _lock:
         found = _gateways.get(key)
         if found is None and isinstance(workspace, RegistryRef):

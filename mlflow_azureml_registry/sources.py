@@ -197,11 +197,11 @@ def registry_asset(source: Any) -> Any:
     ``uri.VersionFiles``; None for other sources. Raises ``MlflowException`` for a malformed one."""
     if not isinstance(source, str) or not source.lower().startswith("azureml://registries/"):
         return None
-    from .uri import InvalidUri, VersionFiles, registry_ref
+    from .uri import InvalidUri, VersionFiles, quote_input, registry_ref
 
     match = _REGISTRY_ASSET.match(source)
     if not match:
-        raise _invalid(f"Invalid Azure ML registry asset {short(source)}: expected "
+        raise _invalid(f"Invalid Azure ML registry asset {quote_input(source)}: expected "
                        "azureml://registries/<registry>/models/<name>/versions/<version>")
     try:
         return VersionFiles(registry_ref(match[1], None, None, uri=source), match[2], match[3])
@@ -376,6 +376,14 @@ def check_source(source: Any, local_model_path: Any = None) -> str:
         raise _invalid(f"source {short(source)} contains a NUL character")
     if local_model_path is not None and (not isinstance(local_model_path, str) or "\x00" in local_model_path):
         raise _invalid(f"local_model_path must be a path, got {short(local_model_path)}")
+    if source.startswith(("azureml-registry:", "azureml://registries/")) and ("?" in source or "#" in source):
+        from .uri import quote_input
+
+        # A SAS or token pasted with it would otherwise be stored as the version's source, for everyone to read.
+        raise _invalid(
+            f"Source {quote_input(source)} has a query or fragment; azureml-registry:// and azureml://registries/ "
+            "sources take none (the plugin asks Azure ML for access itself): remove everything from '?' or '#'"
+        )
     if source.startswith("azureml-registry:"):
         from .uri import DatastoreLocation, InvalidUri, parse_artifact_uri, parse_version_alias
 

@@ -116,7 +116,7 @@ def tag_key(key: Any) -> str:
     itself (``mlflow.alias.*`` holds aliases, ``mlflow.lastUpdated`` MLflow's last-update time)."""
     from mlflow.utils.validation import _validate_tag_name
 
-    from .mapping import ALIAS_TAG_PREFIX, is_reserved_tag
+    from .mapping import ALIAS_TAG_PREFIX, STAGE_TAG, is_reserved_tag
 
     _mlflow_first(_validate_tag_name, key)
     if not isinstance(key, str) or not key.strip():
@@ -126,11 +126,12 @@ def tag_key(key: Any) -> str:
         raise _invalid(f"Tag key {_short(key)} contains the control character {bad.group()!r}")
     _sendable("Tag key", key)
     if is_reserved_tag(key):
-        what = (
-            f"keys starting with {ALIAS_TAG_PREFIX!r} hold model aliases; use set_registered_model_alias instead."
-            if key.startswith(ALIAS_TAG_PREFIX)
-            else "the plugin keeps MLflow's last-update time there; choose another key."
-        )
+        if key.startswith(ALIAS_TAG_PREFIX):
+            what = f"keys starting with {ALIAS_TAG_PREFIX!r} hold model aliases; use set_registered_model_alias."
+        elif key == STAGE_TAG:
+            what = "it holds a registry version's stage; use transition_model_version_stage instead."
+        else:
+            what = "the plugin keeps MLflow's last-update time there; choose another key."
         raise _invalid(f"Tag key {key!r} is reserved: {what}")
     return key
 

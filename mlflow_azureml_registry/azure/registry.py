@@ -17,8 +17,9 @@ from typing import Any, Optional
 from ..settings import HttpSettings
 from .arm import ArmClient
 from .blobs import BlobFolder
-from .errors import AzureMLError
+from .errors import AzureMLError, NotFound
 from .gateway import blob_client_options
+from .host_lock import HostLease
 from .models import RegistryModels
 from .urls import segment
 from .workspace import RegistryRef
@@ -33,37 +34,6 @@ class StorageReference:
 
     blob_uri: str
     sas_uri: str
-
-
-class ProcessLease:
-    """The per-model write lock for a registry: a lock among the threads of this process (an ``mlflow server``
-    and its clients). A registry has no datastore for the blob lease workspaces use (:mod:`.leases`), so two
-    processes writing one registry model at once can overwrite each other (docs/design.md, differences)."""
-
-    _locks: dict[tuple[str, str], threading.Lock] = {}
-    _guard = threading.Lock()
-
-    def __init__(self, registry: str, model_name: str) -> None:
-        with self._guard:
-            self._lock = self._locks.setdefault((registry.lower(), model_name), threading.Lock())
-        self.model_name = model_name
-
-    def acquire(self) -> None:
-        self._lock.acquire()
-
-    def keep(self) -> None:
-        return None
-
-    def release(self, *, model_missing: bool = False) -> None:
-        if self._lock.locked():
-            self._lock.release()
-
-    def __enter__(self) -> ProcessLease:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
 
 
 class RegistryGateway:
@@ -114,8 +84,19 @@ class RegistryGateway:
         with self._lock:
             if self._located is None:
                 found = self.discover()
-                sub = self._registry.subscription_id or found.get("subscriptionId")
-                group = self._registry.resource_group or found.get("resourceGroup")
+                sub, group = found.get("subscriptionId"), found.get("resourceGroup")
+                named = (self._registry.subscription_id, self._registry.resource_group)
+                if self._registry.located and (
+                    str(named[0]).lower() != str(sub).lower() or str(named[1]).lower() != str(group).lower()
+                ):
+                    # Discovery finds a registry by name alone; the URI named another place for it.
+                    raise NotFound(
+                        f"Azure ML registry {self._registry.registry_name!r} is in subscription {sub} and resource "
+                        f"group {group}, not {named[0]} / {named[1]} as the registry URI says: fix the URI, or use "
+                        f"azureml-registry://registries/{self._registry.registry_name}",
+                        code="RegistryNotFound",
+                    )
+                sub, group = sub or named[0], group or named[1]
                 if not sub or not group:
                     raise AzureMLError(f"Registry discovery did not name the subscription and resource group of "
                                        f"registry {self._registry.registry_name!r}")
@@ -139,8 +120,9 @@ class RegistryGateway:
             self._located[1].close()
 
     # -- storage ------------------------------------------------------------------------------------
-    def model_lease(self, model_name: str) -> ProcessLease:
-        return ProcessLease(self._registry.registry_name, model_name)
+    def model_lease(self, model_name: str) -> HostLease:
+        """The model's write lock among this machine's processes (:mod:`.host_lock`)."""
+        return HostLease(self._registry.registry_name, model_name)
 
     def _reference(self, answer: Any, what: str) -> StorageReference:
         ref = (answer or {}).get("blobReferenceForConsumption") or {}

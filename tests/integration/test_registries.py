@@ -336,3 +336,113 @@ def test_concurrent_tag_writes_in_one_process_are_all_kept(reg, sklearn_model_di
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: reg.set_model_version_tag(model_name, "1", f"k{i}", str(i)), range(16)))
     assert reg.get_model_version(model_name, "1").tags == {f"k{i}": str(i) for i in range(16)}
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys, mlflow
+    from mlflow.entities.model_registry import ModelVersionTag
+    who, name, folder, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    client = mlflow.MlflowClient()
+    for i in range(n):
+        mv = client.create_model_version(name, folder, tags={"who": who, "i": str(i)}, description=f"{who}-{i}")
+        client.set_model_version_tag(name, mv.version, f"extra_{who}", str(i))
+        client.set_registered_model_tag(name, f"rm_{who}_{i}", "x")
+        print(mv.version, flush=True)
+    """
+)
+
+
+def test_two_processes_writing_one_registry_model_lose_nothing(workspace, reg, tmp_path, model_name):
+    """The workers of one mlflow server (MLflow 3 starts 4) and other processes on the machine share the model's
+    write lock (a file lock): no version number is handed out twice, no registration and no tag is lost."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"w" * 100)
+    reg.create_registered_model(model_name)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["MLFLOW_REGISTRY_URI"] = workspace.azureml_registry_uri()
+    n = 6
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, who, model_name, str(folder), str(n)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for who in ("A", "B")
+    ]
+    answers = []
+    for writer in writers:
+        out, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err[-3000:]
+        answers += out.split()
+    assert sorted(answers, key=int) == [str(v) for v in range(1, 2 * n + 1)]  # each number handed out once
+    versions = reg.search_model_versions(f"name = '{model_name}'")
+    assert len(versions) == 2 * n
+    seen = set()
+    for mv in versions:
+        assert mv.description == f"{mv.tags['who']}-{mv.tags['i']}"  # one registration's metadata
+        assert set(mv.tags) == {"who", "i", f"extra_{mv.tags['who']}"}  # no other writer's tag on it
+        seen.add((mv.tags["who"], mv.tags["i"]))
+    assert len(seen) == 2 * n
+    model_tags = reg.get_registered_model(model_name).tags
+    assert {k for k in model_tags if k.startswith("rm_")} == {f"rm_{w}_{i}" for w in "AB" for i in range(n)}
+
+
+def test_a_registry_uri_naming_the_wrong_subscription_or_group_is_refused(workspace, model_name):
+    import mlflow
+
+    wrong = "azureml-registry://subscriptions/11111111-0000-4000-8000-000000000000/resourceGroups/zzz/registries/" \
+            "local-registry"
+    with pytest.raises(MlflowException) as caught:
+        mlflow.MlflowClient(registry_uri=wrong).get_registered_model(model_name)
+    assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert "resource group local-rg" in caught.value.message and "registries/local-registry" in caught.value.message
+
+
+@pytest.mark.parametrize("tail", ["?sig=SECRET123", "#frag", "?se=2030&sig=SECRET123"])
+def test_registry_sources_with_a_query_or_fragment_are_refused_without_echoing_it(workspace, reg, model_name, tail):
+    reg.create_registered_model(model_name)
+    store = reg._get_registry_client().store
+    mark = len(workspace.requests)
+    for source in (f"azureml-registry://registries/local-registry/models/{model_name}/versions/1{tail}",
+                   f"azureml://registries/local-registry/models/{model_name}/versions/1{tail}"):
+        with pytest.raises(MlflowException) as caught:
+            store.create_model_version(model_name, source)
+        assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert "SECRET123" not in caught.value.message and "query or fragment" in caught.value.message
+    assert len(workspace.requests) == mark
+
+
+def test_promotion_through_mlflow_server_keeps_what_the_call_leaves_empty(workspace, client, sklearn_model_dir,
+                                                                          model_name, tmp_path):
+    """MLflow's server passes "" for every field a REST call leaves out: a promotion through it keeps the source
+    version's description, run link and logged-model id as one in process does."""
+    import mlflow
+
+    from tests.servers import MlflowServer
+
+    client.create_registered_model(model_name)
+    client.create_model_version(model_name, str(sklearn_model_dir), description="trained in dev",
+                                run_link="http://127.0.0.1/run/1")
+    source = f"{workspace.registry_uri()}/models/{model_name}/versions/1"
+    with MlflowServer(tmp_path / "srv", registry_uri=workspace.azureml_registry_uri()) as server:
+        rest = mlflow.MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+        rest.create_registered_model(model_name)
+        promoted = rest.create_model_version(model_name, source)
+    assert promoted.description == "trained in dev" and promoted.run_link == "http://127.0.0.1/run/1"
+    facts = workspace.registry_state.get_version("local-registry", model_name, promoted.version)["properties"]
+    assert facts["properties"]["mlflow.promotedFrom"].endswith(f"/models/{model_name}/versions/1")
+
+
+def test_a_promoted_datastore_source_names_its_workspace(workspace, client, reg, sklearn_model_dir, model_name):
+    from mlflow_azureml_registry import session
+    from mlflow_azureml_registry.azure.workspace import WorkspaceRef
+
+    client.create_registered_model(model_name)
+    mv = client.create_model_version(model_name, str(sklearn_model_dir))
+    location = client.get_model_version_download_uri(model_name, mv.version)
+    path = location.split("/paths/", 1)[1]
+    client.create_model_version(model_name, f"azureml://datastores/workspaceblobstore/paths/{path}")
+    reg.create_registered_model(model_name)
+    promoted = reg.create_model_version(model_name, f"{workspace.registry_uri()}/models/{model_name}/versions/2")
+    ws = WorkspaceRef(workspace.subscription_id, workspace.resource_group, "local-ws")
+    assert promoted.source == f"{ws.asset_prefix}/datastores/workspaceblobstore/paths/{path}"
+    assert session  # the promoted source is still a source the workspace's own URI forms take
