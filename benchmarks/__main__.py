@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import import_cost, round_trips, transfers
+from . import import_cost, round_trips, server_load, transfers
 from .transfers import EMPTYING, SET_UP, say
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -184,6 +184,7 @@ def _section(spent: dict[str, float], name: str) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--skip-scale", action="store_true", help="skip the 10,000-model scale rows")
+    parser.add_argument("--skip-server-load", action="store_true", help="skip the shared-server load rows")
     parser.add_argument("--skip-transfers", action="store_true", help="skip the transfer rows")
     parser.add_argument("--big-mib", type=int, default=1024, help="size of the single-file model (MiB)")
     parser.add_argument("--small-files", type=int, default=2000, help="files in the many-file model")
@@ -237,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
                     transfer_rows.wait_ready()
             with _section(spent, "import cost"):
                 report += _import_section() + [""]
+            if not args.skip_server_load:
+                with _section(spent, "server under load"):
+                    result = server_load.run(workspace, duration_s=8.0 if args.quick else 30.0)
+                    report += server_load.report(result) + [""]
             if not args.skip_scale:
                 with _section(spent, "scale"):
                     report += _scale_section(workspace, with_latency=not args.quick) + [""]

@@ -30,15 +30,19 @@ class MlflowServer:
     ``registry_uri``: ``--registry-store-uri`` (None: the backend store is the registry, MLflow's SQL
     registry). ``serve_artifacts``: the artifact proxy with ``--artifacts-destination <root>/artifacts``
     (MLflow's default), else ``--no-serve-artifacts`` with ``--default-artifact-root <root>/artifacts``.
+    ``workers``: the server's worker processes (default 1).
     The server's environment is this process's (the local workspace's printed variables included);
     its output goes to ``<root>/server.log``.
     """
 
-    def __init__(self, root: Path, *, registry_uri: Optional[str] = None, serve_artifacts: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, registry_uri: Optional[str] = None, serve_artifacts: bool = True, workers: int = 1
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.registry_uri = registry_uri
         self.serve_artifacts = serve_artifacts
+        self.workers = workers
         self.backend_uri = f"sqlite:///{self.root / 'server.db'}"
         self.artifacts = self.root / "artifacts"
         self.log_path = self.root / "server.log"
@@ -48,7 +52,7 @@ class MlflowServer:
 
     def command(self) -> list[str]:
         command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--workers", "1", "--backend-store-uri", self.backend_uri]
+                   "--workers", str(self.workers), "--backend-store-uri", self.backend_uri]
         if self.registry_uri:
             command += ["--registry-store-uri", self.registry_uri]
         if self.serve_artifacts:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import urlparse
@@ -60,6 +61,23 @@ def _user_agent() -> str:
     return f"mlflow-azureml-registry/{__version__}"
 
 
+class _OneTokenRequestAtATime(BearerTokenCredentialPolicy):
+    """azure-core's bearer-token policy, asking for a token once when requests that go out together
+    (``concurrency.py``) all find none: the others wait for it instead of each asking Entra ID for their own."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._token_lock = threading.Lock()
+
+    def _request_token(self, *scopes: str, **kwargs: Any) -> None:
+        if kwargs:  # a claims challenge: always a new token
+            return super()._request_token(*scopes, **kwargs)
+        with self._token_lock:
+            if self._token is not None and not self._need_new_token:
+                return None  # another request got it while this one waited
+            return super()._request_token(*scopes)
+
+
 class ArmClient:
     """Sends JSON requests to ARM paths and returns parsed bodies or raises typed ``AzureMLError``."""
 
@@ -83,7 +101,7 @@ class ArmClient:
             UserAgentPolicy(base_user_agent=_user_agent()),
             ContentDecodePolicy(),
             RetryPolicy(retry_total=http.retry_total, retry_backoff_factor=0.5, retry_backoff_max=30),
-            BearerTokenCredentialPolicy(credential, scope),
+            _OneTokenRequestAtATime(credential, scope),
             NetworkTraceLoggingPolicy(),
             HttpLoggingPolicy(),
         ]
