@@ -328,7 +328,7 @@ def test_a_long_running_write_that_fails_raises_the_services_error(workspace, re
 
 
 def test_concurrent_tag_writes_in_one_process_are_all_kept(reg, sklearn_model_dir, model_name):
-    """A registry has no blob lease; the write lock holds among the threads of a process (an mlflow server)."""
+    """A registry has no blob lease; its write lock (a file lock on the machine) holds among threads too."""
     from concurrent.futures import ThreadPoolExecutor
 
     reg.create_registered_model(model_name)
