@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import threading
 import time
 from types import TracebackType
 from typing import Any, Optional
@@ -31,6 +32,20 @@ LEASE_PREFIX = "mlflow-azureml-registry/leases/"
 LEASE_DURATION_S = 60  # the longest finite lease Azure Storage grants (15-60 s)
 RENEW_AFTER_S = 30.0
 WAIT_S = 120.0
+MAX_POLL_S = 0.2
+"""The longest pause between two tries for a taken lease (they start at 0.02 s and grow by half each time)."""
+
+
+_local_locks: dict[tuple[str, str], threading.Lock] = {}
+_local_guard = threading.Lock()
+
+
+def _local_lock(container_client: Optional[Any], model_name: str) -> threading.Lock:
+    """This process's lock for one model's lease: threads of one process (an ``mlflow server`` worker) wait for it,
+    and only its holder asks storage for the lease, instead of each polling the blob."""
+    where = str(getattr(container_client, "url", "") or "")
+    with _local_guard:
+        return _local_locks.setdefault((where, model_name), threading.Lock())
 
 
 class ModelLease:
@@ -38,6 +53,8 @@ class ModelLease:
 
     def __init__(self, container_client: Optional[Any], model_name: str, *, wait_s: float = WAIT_S) -> None:
         self._container = container_client  # None: the datastore could not be reached; no lease
+        self._local = _local_lock(container_client, model_name)
+        self._local_held = False
         self.model_name = model_name
         self.blob_name = f"{LEASE_PREFIX}{model_name}"
         self._wait_s = wait_s
@@ -68,10 +85,20 @@ class ModelLease:
     def acquire(self) -> None:
         from azure.storage.blob import BlobLeaseClient
 
+        deadline = time.monotonic() + self._wait_s
+        if not self._local.acquire(timeout=self._wait_s):
+            raise self._busy()
+        self._local_held = True
+        try:
+            self._acquire_blob(BlobLeaseClient, deadline)
+        except BaseException:
+            self._release_local()  # the caller releases nothing when acquire raises
+            raise
+
+    def _acquire_blob(self, BlobLeaseClient: Any, deadline: float) -> None:  # noqa: N803 - the class, imported late
         if self._container is None:
             return
         blob = self._container.get_blob_client(self.blob_name)
-        deadline = time.monotonic() + self._wait_s
         pause = 0.02
         while True:
             lease = BlobLeaseClient(blob)
@@ -84,18 +111,27 @@ class ModelLease:
                 if exc.status_code != 409:
                     return self._without_lease(exc)
                 if time.monotonic() >= deadline:
-                    raise ServiceUnavailable(
-                        f"Another client has held the write lease of model {self.model_name!r} for over "
-                        f"{self._wait_s:.0f} s (blob {self.blob_name!r} in {LEASE_DATASTORE}). Try again; a "
-                        f"crashed client's lease expires within {LEASE_DURATION_S} s."
-                    ) from None
+                    self._release_local()
+                    raise self._busy() from None
                 time.sleep(pause * (0.5 + random.random()))
-                pause = min(pause * 1.5, 0.5)
+                pause = min(pause * 1.5, MAX_POLL_S)
                 continue
             except AzureError as exc:
                 return self._without_lease(exc)
             self._lease, self._acquired_at = lease, time.monotonic()
             return
+
+    def _busy(self) -> ServiceUnavailable:
+        return ServiceUnavailable(
+            f"Another client has held the write lease of model {self.model_name!r} for over "
+            f"{self._wait_s:.0f} s (blob {self.blob_name!r} in {LEASE_DATASTORE}). Try again; a "
+            f"crashed client's lease expires within {LEASE_DURATION_S} s."
+        )
+
+    def _release_local(self) -> None:
+        if self._local_held:
+            self._local_held = False
+            self._local.release()
 
     def _create(self, blob: Any) -> None:
         # Another client may have created it first (and may hold a lease on it already).
@@ -127,6 +163,7 @@ class ModelLease:
         version), so a lease blob this client made is deleted instead: a mistyped name leaves nothing behind."""
         lease, self._lease = self._lease, None
         if lease is None:
+            self._release_local()
             return
         try:
             if model_missing and self._created:
@@ -135,4 +172,6 @@ class ModelLease:
                 lease.release()
         except AzureError as exc:  # it expires by itself
             _logger.info("Could not release the write lease of model %r: %s", self.model_name, exc)
+        finally:
+            self._release_local()
 

@@ -108,3 +108,36 @@ def test_a_write_to_a_missing_model_leaves_no_lease_blob(workspace, client, mode
         store.set_model_version_tag(model_name, "7", ModelVersionTag("k", "v"))
     assert lease_blob.exists()
 
+
+
+def test_threads_of_a_process_wait_in_the_process_not_on_storage(workspace):
+    """The threads of one process (an mlflow server worker) queue for a model's lease in the process: each asks
+    storage once when its turn comes, instead of polling a taken lease (6 holders of 0.2 s each would otherwise
+    poll it dozens of times)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    container = _container(workspace, "racwdl")
+    model = f"lease-{uuid.uuid4().hex[:8]}"
+    ModelLease(container, model).__enter__().release()  # the lease blob exists: no create in the count
+    tries = []
+    original = RequestsTransport.send
+
+    def send(self, request, **kwargs):
+        if "comp=lease" in request.url and request.headers.get("x-ms-lease-action") == "acquire":
+            tries.append(request.url)
+        return original(self, request, **kwargs)
+
+    def critical() -> None:
+        with ModelLease(container, model):
+            time.sleep(0.2)
+
+    RequestsTransport.send = send
+    try:
+        threads = [threading.Thread(target=critical) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        RequestsTransport.send = original
+    assert len(tries) == 6
