@@ -68,7 +68,7 @@ def test_registry_blob_requests(registry_rows):
     assert registry_rows["register_model (second, same files)"].blob == 1 + files + 1 + 1
     assert registry_rows["load_model('models:/<name>@<alias>') cold"].blob == 1 + 1 + (files - 1)
     for call in ("get_registered_model", "transition_model_version_stage", "set_model_version_tag"):
-        assert registry_rows[call].blob == 0  # a registry has no blob lease: its write lock is a file lock on the machine
+        assert registry_rows[call].blob == 0  # a registry has no blob lease (a file lock)
 
 
 def _check_critical_path(row, expected: int) -> None:
