@@ -60,8 +60,10 @@ def manifest_blob(folder_path: str) -> str:
 
     Outside the model folder, and not a name the folder's prefix matches (the Azure ML SDK downloads
     by prefix), so SDK users never see it. The hash fixes the files, so one manifest serves any folder name.
+    A folder at the container's root has its manifest at the root too.
     """
-    return posixpath.dirname(folder_path.rstrip("/")) + "/" + MANIFEST_NAME
+    parent = posixpath.dirname(folder_path.rstrip("/"))
+    return f"{parent}/{MANIFEST_NAME}" if parent else MANIFEST_NAME
 
 
 def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str) -> UploadedFolder:
@@ -98,30 +100,37 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
         for entry in folder.list(location.path):
             if entry.name not in wanted:
                 folder.delete(entry.name)
-    with transfer_progress(f"Uploading {model.folder_name} to Azure ML", snap.total_size) as progress:
+    snap, manifest = send_folder(folder, snap, location.path, f"Uploading {model.folder_name} to Azure ML")
+    # Metadata as the SDK writes it; "version" is a placeholder there too until the version exists.
+    folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})
+    return UploadedFolder(location, snap, reused=False, manifest_sha256=sha256_hex(manifest))
+
+
+def send_folder(folder: Any, snap: FolderSnapshot, root: str, label: str) -> tuple[FolderSnapshot, bytes]:
+    """Upload a folder's files under ``root`` in ``folder`` (a ``BlobFolder``), then its per-file SHA-256 manifest
+    beside it (:func:`manifest_blob`); the snapshot with every digest, and the manifest's bytes. Large files' own
+    SHA-256 come from the bytes the upload sent; a file that changed since it was hashed is an
+    ``az.IntegrityError``, and then no manifest is written. Workspaces and registries upload with it alike."""
+    with transfer_progress(label, snap.total_size) as progress:
         kept = snap.contents  # small files' bytes, read for the content hash: sent as they are
         sent = folder.upload_files(
-            (
-                UploadItem(f.path, f"{location.path}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))
-                for f in snap.files
-            ),
+            (UploadItem(f.path, f"{root}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))
+             for f in snap.files),
             progress=progress,
         )
     del kept
     snap = snap.without_contents()  # nothing holds the kept bytes any more
     try:
-        snap = snap.with_digests({f.relative_path: sent[f"{location.path}/{f.relative_path}"] for f in snap.files})
+        snap = snap.with_digests({f.relative_path: sent[f"{root}/{f.relative_path}"] for f in snap.files})
     except FileChangedError as exc:
         raise az.IntegrityError(str(exc)) from None
     changed = snap.changed_files()
     if changed:
         raise az.IntegrityError(str(FileChangedError(changed[0].path)))
     manifest = snap.manifest()
-    folder.upload_bytes(manifest_blob(location.path), manifest)
-    # Metadata as the SDK writes it; "version" is a placeholder there too until the version exists.
-    folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})
+    folder.upload_bytes(manifest_blob(root), manifest)
     remember(snap)
-    return UploadedFolder(location, snap, reused=False, manifest_sha256=sha256_hex(manifest))
+    return snap, manifest
 
 
 def _stored_mismatch(
@@ -150,12 +159,13 @@ def _stored_mismatch(
     return None
 
 
-def _stamp_model(gateway: AzureMLGateway, name: str, container: dict[str, Any], version: dict[str, Any]) -> None:
+def stamp_model(models: Any, name: str, container: dict[str, Any], version: dict[str, Any]) -> None:
     """Step 5: the model's last update is the new version's creation. The version is created already, so a
-    failure leaves only the model's last update behind (a warning), never an error that invites a second version."""
+    failure leaves only the model's last update behind (a warning), never an error that invites a second version.
+    ``models``: the gateway's model operations (a workspace's or a registry's)."""
     set_last_updated(container, last_updated(version))
     try:
-        gateway.models.put_container(name, container)
+        models.put_container(name, container, read_back=False)
     except az.AzureMLError as exc:
         _logger.warning("Version %s of model %s is registered, but the model's last update could not be written: %s",
                         version.get("name"), name, exc.message)
@@ -170,9 +180,10 @@ def next_version(container: dict[str, Any]) -> int:
         return 1
 
 
-def _exists(gateway: AzureMLGateway, name: str, version: int) -> Optional[dict[str, Any]]:
+def existing_version(models: Any, name: str, version: int) -> Optional[dict[str, Any]]:
+    """The version as stored, or None when there is none (``models``: the gateway's model operations)."""
     try:
-        return gateway.models.get_version(name, str(version))
+        return models.get_version(name, str(version))
     except az.NotFound:
         return None
 
@@ -202,11 +213,11 @@ def create_version(gateway: AzureMLGateway, name: str, body: dict[str, Any]) -> 
                 continue
             except (az.OutcomeUnknown, az.ServiceUnavailable, az.Throttled) as exc:
                 _logger.warning("Outcome of creating %s/%s is unclear (%s); checking", name, candidate, exc)
-            stored = _exists(gateway, name, candidate)
+            stored = existing_version(gateway.models, name, candidate)
             if stored is None:
                 continue  # the PUT did not land: try the same number again
             if registration_id(stored) == reg_id:
-                _stamp_model(gateway, name, container, stored)
+                stamp_model(gateway.models, name, container, stored)
                 return stored
             candidate += 1  # a racing writer took it
     raise az.Conflict(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import posixpath
 import uuid
 from collections.abc import Iterator
 from typing import Any, Optional
@@ -20,13 +19,18 @@ from typing import Any, Optional
 from . import mapping, session
 from .assets import BlobPlace, ModelAssets, NewVersion
 from .azure import errors as az
-from .azure.blobs import UploadItem
 from .azure.registry import RegistryGateway
 from .azure.workspace import RegistryRef
 from .content import FileChangedError, FolderRefused, snapshot
 from .errors import azure_errors
-from .progress import transfer_progress
-from .registration import MANIFEST_NAME, MAX_ALLOCATION_ATTEMPTS, next_version
+from .registration import (
+    MAX_ALLOCATION_ATTEMPTS,
+    existing_version,
+    manifest_blob,
+    next_version,
+    send_folder,
+    stamp_model,
+)
 from .sources import LocalModel
 from .uri import VersionFiles
 
@@ -133,7 +137,7 @@ class RegistryAssets(ModelAssets):
             path=f"{root}/{files.path}".strip("/") if files.path else root,
             uri=files.artifact_uri,
             manifest_sha256=(props.get("properties") or {}).get(mapping.PROP_MANIFEST) or None,
-            manifest_blob=_manifest_blob(root),
+            manifest_blob=manifest_blob(root),
         )
         return folder, place
 
@@ -193,7 +197,7 @@ class RegistryAssets(ModelAssets):
                     candidate += 1  # its storage holds files already: another writer has that number
                     continue
                 model_uri, manifest_sha = uploaded
-                if models_exists(models, name, candidate) is not None:
+                if existing_version(models, name, candidate) is not None:
                     candidate += 1  # made meanwhile by a writer this machine's lock does not reach
                     continue
                 body = mapping.new_version_body(
@@ -211,11 +215,11 @@ class RegistryAssets(ModelAssets):
                     continue
                 except (az.OutcomeUnknown, az.ServiceUnavailable, az.Throttled) as exc:
                     _logger.warning("Outcome of creating %s/%s is unclear (%s); checking", name, candidate, exc)
-                    stored = models_exists(models, name, candidate)
+                    stored = existing_version(models, name, candidate)
                     if stored is None:
                         raise
                 if mapping.registration_id(stored) == reg_id:
-                    self._stamp(name, container, stored)
+                    stamp_model(gateway.models, name, container, stored)
                     return stored
                 candidate += 1
         raise az.Conflict(f"Could not allocate a version number for model {name!r} in registry {self.target.name!r}")
@@ -235,41 +239,10 @@ class RegistryAssets(ModelAssets):
         if next(iter(folder.list_names("")), None) is not None:
             return None
         root = f"{registration_id}/{model.folder_name}"
-        kept = snap.contents
         label = f"Uploading {model.folder_name} to Azure ML registry {self.target.name}"
-        with transfer_progress(label, snap.total_size) as bar:
-            sent = folder.upload_files(
-                (UploadItem(f.path, f"{root}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))
-                 for f in snap.files),
-                progress=bar,
-            )
-        snap = snap.without_contents()
-        try:
-            snap = snap.with_digests({f.relative_path: sent[f"{root}/{f.relative_path}"] for f in snap.files})
-        except FileChangedError as exc:
-            raise az.IntegrityError(str(exc)) from None
-        changed = snap.changed_files()
-        if changed:
-            raise az.IntegrityError(str(FileChangedError(changed[0].path)))
-        manifest = snap.manifest()
-        folder.upload_bytes(_manifest_blob(root), manifest)
+        _, manifest = send_folder(folder, snap, root, label)
         base = reference.blob_uri.split("?", 1)[0].rstrip("/")
         return f"{base}/{root}", sha256_hex(manifest)
-
-    def _stamp(self, name: str, container: Json, version: Json) -> None:
-        mapping.set_last_updated(container, mapping.last_updated(version))
-        try:
-            self._gateway().models.put_container(name, container, read_back=False)
-        except az.AzureMLError as exc:
-            _logger.warning("Version %s of model %s is registered, but the model's last update could not be written: "
-                            "%s", version.get("name"), name, exc.message)
-
-
-def models_exists(models: Any, name: str, version: int) -> Optional[Json]:
-    try:
-        return models.get_version(name, str(version))
-    except az.NotFound:
-        return None
 
 
 def _path_in_container(blob_url: str) -> str:
@@ -282,9 +255,3 @@ def _path_in_container(blob_url: str) -> str:
     host = (parsed.hostname or "").lower()
     skip = 2 if host in ("127.0.0.1", "localhost") or host.replace(".", "").isdigit() else 1
     return "/".join(parts[skip:])
-
-
-def _manifest_blob(root: str) -> str:
-    """The manifest beside the version's folder, outside it (the Azure ML SDK downloads the folder by prefix)."""
-    parent = posixpath.dirname(root.rstrip("/"))
-    return f"{parent}/{MANIFEST_NAME}" if parent else MANIFEST_NAME
