@@ -72,12 +72,7 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
     Large files' own SHA-256 (for the manifest) come from the bytes the upload sends; the files must
     then still be the ones that were hashed, or nothing is marked complete.
     """
-    try:
-        snap = snapshot(model.path)
-    except FileChangedError as exc:
-        raise az.IntegrityError(str(exc)) from None
-    except FolderRefused as exc:  # MLflow's own exception class reaches callers (and MLflow's server)
-        raise MlflowException(exc.message, error_code=ErrorCode.Value(exc.error_code)) from None
+    snap = folder_snapshot(model)
     location = DatastoreLocation(
         gateway.workspace, UPLOAD_DATASTORE, f"{ARTIFACT_ORIGIN}/{snap.content_hash}/{model.folder_name}"
     )
@@ -104,6 +99,18 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
     # Metadata as the SDK writes it; "version" is a placeholder there too until the version exists.
     folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})
     return UploadedFolder(location, snap, reused=False, manifest_sha256=sha256_hex(manifest))
+
+
+def folder_snapshot(model: LocalModel) -> FolderSnapshot:
+    """The folder's files and content hash (``content.snapshot``); a file that changes while it is read is an
+    ``az.IntegrityError``, a folder the policy refuses MLflow's own ``MlflowException`` (which reaches callers,
+    and MLflow's server, as it is)."""
+    try:
+        return snapshot(model.path)
+    except FileChangedError as exc:
+        raise az.IntegrityError(str(exc)) from None
+    except FolderRefused as exc:
+        raise MlflowException(exc.message, error_code=ErrorCode.Value(exc.error_code)) from None
 
 
 def send_folder(folder: Any, snap: FolderSnapshot, root: str, label: str) -> tuple[FolderSnapshot, bytes]:

@@ -21,11 +21,11 @@ from .assets import BlobPlace, ModelAssets, NewVersion
 from .azure import errors as az
 from .azure.registry import RegistryGateway
 from .azure.workspace import RegistryRef
-from .content import FileChangedError, FolderRefused, snapshot
 from .errors import azure_errors
 from .registration import (
     MAX_ALLOCATION_ATTEMPTS,
     existing_version,
+    folder_snapshot,
     manifest_blob,
     next_version,
     send_folder,
@@ -168,18 +168,11 @@ class RegistryAssets(ModelAssets):
     # -- registration -------------------------------------------------------------------------------
     def create_from_folder(self, name: str, model: LocalModel, new: NewVersion) -> Json:
         """Register a local folder as a new version: under the model's write lock, take ``nextVersion``, ask for a
-        pending upload at that number (``PUT tempdatarefs``; ``409``: the number is taken, try the next), upload
-        the files to ``<container>/<folder>/`` with their manifest beside them, PUT the version with a fresh
-        registration id (a long-running operation), verify it, and stamp the model's last update."""
-        try:
-            snap = snapshot(model.path)
-        except FileChangedError as exc:
-            raise az.IntegrityError(str(exc)) from None
-        except FolderRefused as exc:
-            from mlflow.exceptions import MlflowException
-            from mlflow.protos.databricks_pb2 import ErrorCode
-
-            raise MlflowException(exc.message, error_code=ErrorCode.Value(exc.error_code)) from None
+        pending upload at that number (``PUT tempdatarefs``; ``409``, or files already in it: the number is taken,
+        try the next), upload the files to ``<registration id>/<folder>/`` with their manifest beside them, look the
+        version up (made meanwhile: the next), PUT it with the registration id (a long-running operation; ``Asset
+        paths cannot be updated``: the next), verify it, and stamp the model's last update."""
+        snap = folder_snapshot(model)
         reg_id = str(uuid.uuid4())
         gateway: RegistryGateway = self._gateway()
         models = self._models()
