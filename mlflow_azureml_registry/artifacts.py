@@ -28,7 +28,7 @@ from .azure.errors import IntegrityError
 from .azure.leases import LEASE_PREFIX
 from .content import parse_manifest_entries, sha256_hex
 from .errors import azure_errors
-from .progress import transfer_progress
+from .progress import TransferProgress
 from .registration import MANIFEST_NAME, manifest_blob
 from .uri import DatastoreLocation, InvalidUri, parse_artifact_uri
 
@@ -233,10 +233,9 @@ class AzureMLArtifactRepository(ArtifactRepository):
             for name, size in entries:
                 relative = name[len(root):] if name.startswith(root) else name
                 plan.append((name, size, destination.join(relative)))
-            total = sum(size for _, size, _ in plan)
             undo = _Undo(dst_root.resolve(), [dest for _, _, dest in plan])
             try:
-                with transfer_progress(f"Downloading {self.location.path.rsplit('/', 1)[-1]}", total) as progress:
+                with TransferProgress("Downloading", len(plan)) as progress:
                     folder.download_files(plan, expected_sha256=expected, progress=progress)
             except BaseException:
                 undo()  # a failed download leaves nothing of the model behind, and touches nothing else

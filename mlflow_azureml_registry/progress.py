@@ -1,20 +1,70 @@
-"""MLflow's own artifact progress bar for long transfers (shown above MLflow's size threshold, and only
-when MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR allows it), fed with bytes from several worker threads."""
+"""Progress bars as MLflow's own artifact repositories show them, made by MLflow's ``ArtifactProgressBar``.
+
+MLflow (``store/artifact/artifact_repo.py``, ``cloud_artifact_repo.py``, ``http_artifact_repo.py``, 2.16 to 3.x)
+shows, when ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` allows it (default on):
+- a file-count bar for every multi-file transfer, "Downloading artifacts" / "Uploading artifacts", advanced by one as
+  each file completes, whatever the files' sizes (a 7-file model: "Downloading artifacts: 100% 7/7");
+- a byte bar for each file of at least MLflow's display threshold (500,000,000 bytes), "Downloading <path>" /
+  "Uploading <path>", beside the file-count bar.
+
+:class:`TransferProgress` gives the gateway (``azure/blobs.py``) both, through two thread-safe calls: ``file_done()``
+and ``large_file(name, size)`` (a context yielding ``advance(n_bytes)``). Worker threads call them concurrently.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Callable
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Callable, Optional
+
+
+class TransferProgress(AbstractContextManager):
+    """The file-count bar of one transfer of ``total_files`` files; ``verb`` is "Downloading" or "Uploading".
+
+    Shown only when MLflow's progress setting is on (MLflow decides, in ``ArtifactProgressBar.set_pbar``); when it
+    is off every call is a no-op. Use as a context manager: the bar closes on exit.
+    """
+
+    def __init__(self, verb: str, total_files: int) -> None:
+        self.verb = verb
+        self.total_files = total_files
+        self._bar: Any = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> TransferProgress:
+        from mlflow.utils.file_utils import ArtifactProgressBar
+
+        self._bar = ArtifactProgressBar.files(desc=f"{self.verb} artifacts", total=self.total_files)
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        bar, self._bar = self._bar, None
+        if bar is not None:
+            bar.__exit__(*exc)
+
+    def file_done(self) -> None:
+        """One file of the transfer is complete (thread-safe)."""
+        bar = self._bar
+        if bar is not None and bar.pbar is not None:
+            with self._lock:
+                bar.update()
+
+    @contextmanager
+    def large_file(self, name: str, size: int) -> Iterator[Callable[[int], None]]:
+        """A byte bar for one file of ``size`` bytes, shown when MLflow would (``size`` ≥ its 500 MB threshold);
+        yields ``advance(n_bytes)``, safe to call from several threads."""
+        with _byte_bar(f"{self.verb} {name}", size) as advance:
+            yield advance
 
 
 @contextmanager
-def transfer_progress(description: str, total_bytes: int) -> Iterator[Callable[[int], None]]:
+def _byte_bar(description: str, total_bytes: int) -> Iterator[Callable[[int], None]]:
     from mlflow.utils.file_utils import ArtifactProgressBar
 
     with ArtifactProgressBar.chunks(total_bytes, description, chunk_size=1) as bar:
-        pbar = getattr(bar, "pbar", None)
+        pbar: Optional[Any] = getattr(bar, "pbar", None)
         if pbar is None:
             yield lambda n: None
             return

@@ -33,7 +33,7 @@ from .azure.blobs import UploadItem
 from .azure.gateway import AzureMLGateway
 from .content import FileChangedError, FolderRefused, FolderSnapshot, complete_digests, remember, sha256_hex, snapshot
 from .mapping import PROP_REGISTRATION_ID, last_updated, registration_id, set_last_updated
-from .progress import transfer_progress
+from .progress import TransferProgress
 from .sources import LocalModel
 from .uri import DatastoreLocation
 
@@ -95,7 +95,7 @@ def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str
         for entry in folder.list(location.path):
             if entry.name not in wanted:
                 folder.delete(entry.name)
-    snap, manifest = send_folder(folder, snap, location.path, f"Uploading {model.folder_name} to Azure ML")
+    snap, manifest = send_folder(folder, snap, location.path)
     # Metadata as the SDK writes it; "version" is a placeholder there too until the version exists.
     folder.mark_complete(indicator, {"name": model_name, "version": str(uuid.uuid4())})
     return UploadedFolder(location, snap, reused=False, manifest_sha256=sha256_hex(manifest))
@@ -113,12 +113,12 @@ def folder_snapshot(model: LocalModel) -> FolderSnapshot:
         raise MlflowException(exc.message, error_code=ErrorCode.Value(exc.error_code)) from None
 
 
-def send_folder(folder: Any, snap: FolderSnapshot, root: str, label: str) -> tuple[FolderSnapshot, bytes]:
+def send_folder(folder: Any, snap: FolderSnapshot, root: str) -> tuple[FolderSnapshot, bytes]:
     """Upload a folder's files under ``root`` in ``folder`` (a ``BlobFolder``), then its per-file SHA-256 manifest
     beside it (:func:`manifest_blob`); the snapshot with every digest, and the manifest's bytes. Large files' own
     SHA-256 come from the bytes the upload sent; a file that changed since it was hashed is an
     ``az.IntegrityError``, and then no manifest is written. Workspaces and registries upload with it alike."""
-    with transfer_progress(label, snap.total_size) as progress:
+    with TransferProgress("Uploading", len(snap.files)) as progress:
         kept = snap.contents  # small files' bytes, read for the content hash: sent as they are
         sent = folder.upload_files(
             (UploadItem(f.path, f"{root}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))

@@ -232,8 +232,7 @@ class RegistryAssets(ModelAssets):
         if next(iter(folder.list_names("")), None) is not None:
             return None
         root = f"{registration_id}/{model.folder_name}"
-        label = f"Uploading {model.folder_name} to Azure ML registry {self.target.name}"
-        _, manifest = send_folder(folder, snap, root, label)
+        _, manifest = send_folder(folder, snap, root)
         base = reference.blob_uri.split("?", 1)[0].rstrip("/")
         return f"{base}/{root}", sha256_hex(manifest)
 

@@ -14,9 +14,10 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Protocol
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
@@ -35,6 +36,15 @@ contend: against Azurite, 4 x 16 MiB took 10-15% less client CPU than 8 x 8 MiB,
 Memory: about (workers + 1) x 16 MiB for uploads, twice workers x 16 MiB for downloads (the SDK joins a
 range's pieces)."""
 _HASH_READ = 1024 * 1024
+
+
+class Progress(Protocol):
+    """What a transfer reports as it goes (``progress.TransferProgress`` shows it as MLflow's bars); called from
+    worker threads."""
+
+    def file_done(self) -> None: ...
+
+    def large_file(self, name: str, size: int) -> AbstractContextManager[Callable[[int], None]]: ...
 
 
 class UploadItem(NamedTuple):
@@ -96,7 +106,7 @@ class BlobFolder:
         self,
         files: Iterable[UploadItem],
         *,
-        progress: Optional[Callable[[int], None]] = None,
+        progress: Optional[Progress] = None,
     ) -> dict[str, str]:
         """Upload files in parallel; return blob name -> SHA-256 of the bytes sent.
 
@@ -110,12 +120,17 @@ class BlobFolder:
         # (workers + 1) x UPLOAD_BLOCK_SIZE). Small files: one worker per file, one request each.
         for item in items:
             if item.size > BLOCK_SIZE:
-                digests[item.blob_name] = self._upload_blocks(item, progress)
+                if progress is None:
+                    digests[item.blob_name] = self._upload_blocks(item, None)
+                    continue
+                with progress.large_file(str(item.path), item.size) as advance:
+                    digests[item.blob_name] = self._upload_blocks(item, advance)
+                progress.file_done()
 
         def upload_small(item: UploadItem) -> None:
             digests[item.blob_name] = self._upload_small(item)
             if progress:
-                progress(item.size)
+                progress.file_done()
 
         self._run_parallel(upload_small, [i for i in items if i.size <= BLOCK_SIZE])
         return digests
@@ -251,7 +266,7 @@ class BlobFolder:
         items: Iterable[tuple[str, int, Path]],
         *,
         expected_sha256: Optional[dict[str, str]] = None,
-        progress: Optional[Callable[[int], None]] = None,
+        progress: Optional[Progress] = None,
     ) -> None:
         """Download ``(blob name, size, local path)`` items in parallel (large ones in parallel ranges).
 
@@ -266,12 +281,17 @@ class BlobFolder:
             folder.mkdir(parents=True, exist_ok=True)
         for name, size, dest in items:
             if size > BLOCK_SIZE:
-                self._download_ranges(name, dest, expected.get(name), progress)
+                if progress is None:
+                    self._download_ranges(name, dest, expected.get(name), None)
+                    continue
+                with progress.large_file(dest.name, size) as advance:
+                    self._download_ranges(name, dest, expected.get(name), advance)
+                progress.file_done()
 
         def download_small(item: tuple[str, int, Path]) -> None:
             self._download_small(item[0], item[2], expected.get(item[0]))
             if progress:
-                progress(item[1])
+                progress.file_done()
 
         self._run_parallel(download_small, [i for i in items if i[1] <= BLOCK_SIZE])
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -20,18 +19,16 @@ from ..conftest import files_of
 def short_sas(workspace, monkeypatch) -> Iterator[float]:
     """SAS tokens live 3 s (``se=`` has whole seconds: 2-3 s in fact); transfers run one request at a time,
     and each file's progress report waits 20 ms, so a 200-file transfer outlasts a token on any machine."""
-    from contextlib import contextmanager
-
-    from mlflow_azureml_registry import artifacts, registration, session
+    from mlflow_azureml_registry import artifacts, progress, registration, session
 
     ttl = 3.0
 
-    @contextmanager
-    def slow_progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
-        yield lambda done: time.sleep(0.02)
+    class SlowProgress(progress.TransferProgress):
+        def file_done(self) -> None:
+            time.sleep(0.02)
 
-    monkeypatch.setattr(registration, "transfer_progress", slow_progress)
-    monkeypatch.setattr(artifacts, "transfer_progress", slow_progress)
+    monkeypatch.setattr(registration, "TransferProgress", SlowProgress)
+    monkeypatch.setattr(artifacts, "TransferProgress", SlowProgress)
     monkeypatch.setenv("MLFLOW_AZUREML_TRANSFER_CONCURRENCY", "1")
     saved, workspace.sas_ttl_s = workspace.sas_ttl_s, ttl
     session.reset()  # forget the hour-long SAS this process already holds

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -34,6 +35,22 @@ def blobs(container):
     return BlobFolder(container, concurrency=4)
 
 
+class _Recorder:
+    """A ``blobs.Progress`` that records what a transfer reports: files completed, and each large file's bytes."""
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.large: dict[str, list[int]] = {}
+
+    def file_done(self) -> None:
+        self.files += 1
+
+    @contextmanager
+    def large_file(self, name: str, size: int):
+        moved = self.large.setdefault(f"{name}:{size}", [])
+        yield moved.append
+
+
 @pytest.fixture
 def prefix() -> str:
     return f"test-transfers/{uuid.uuid4().hex}"
@@ -49,28 +66,29 @@ def big(tmp_path) -> Path:
 def test_upload_hashes_the_bytes_sent_and_download_verifies_them(blobs, container, prefix, big, tmp_path):
     small = tmp_path / "small.txt"
     small.write_text("hello")
-    moved: list[int] = []
+    moved = _Recorder()
     digests = blobs.upload_files(
         [
             UploadItem(big, f"{prefix}/big.bin", big.stat().st_size),
             UploadItem(small, f"{prefix}/small.txt", 5, _sha(b"hello")),
         ],
-        progress=moved.append,
+        progress=moved,
     )
     assert digests == {f"{prefix}/big.bin": _sha(big.read_bytes()), f"{prefix}/small.txt": _sha(b"hello")}
-    assert sum(moved) == big.stat().st_size + 5
+    size = big.stat().st_size
+    assert moved.files == 2 and {k: sum(v) for k, v in moved.large.items()} == {f"{big}:{size}": size}
     assert container.download_blob(f"{prefix}/big.bin").readall() == big.read_bytes()
 
     out = tmp_path / "out"
-    moved.clear()
+    moved = _Recorder()
     blobs.download_files(
         [(f"{prefix}/big.bin", big.stat().st_size, out / "big.bin"), (f"{prefix}/small.txt", 5, out / "s.txt")],
         expected_sha256=digests,
-        progress=moved.append,
+        progress=moved,
     )
     assert (out / "big.bin").read_bytes() == big.read_bytes()
     assert (out / "s.txt").read_text() == "hello"
-    assert sum(moved) == big.stat().st_size + 5
+    assert moved.files == 2 and {k: sum(v) for k, v in moved.large.items()} == {f"big.bin:{size}": size}
 
 
 @pytest.mark.parametrize("how", ["size", "sha256"])
