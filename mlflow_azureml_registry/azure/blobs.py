@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import posixpath
 import threading
 import uuid
@@ -317,20 +318,12 @@ class BlobFolder:
         """
         blob = self._container.get_blob_client(blob_name)
         hashed = _OrderedHasher(dest) if sha256 is not None else None
-        lock = threading.Lock()
         try:
             with open(dest, "wb", buffering=0) as handle:
+                fd = handle.fileno()
 
-                def write(offset: int, data: bytes) -> None:
-                    with lock:
-                        handle.seek(offset)
-                        view = memoryview(data)
-                        while view:
-                            view = view[handle.write(view):]
-                    if hashed is not None:
-                        hashed.written(offset, data)
-                    if progress:
-                        progress(len(data))
+                def at(offset: int) -> _PlacedWriter:
+                    return _PlacedWriter(fd, offset, hashed, progress)
 
                 first = blob.download_blob(offset=0, length=DOWNLOAD_RANGE_SIZE)
                 size = int(first.properties.content_range.rsplit("/", 1)[1])
@@ -341,9 +334,9 @@ class BlobFolder:
                     part = blob.download_blob(
                         offset=offset, length=length, etag=etag, match_condition=MatchConditions.IfNotModified
                     )
-                    write(offset, part.readall())
+                    part.readinto(at(offset))  # the body's bytes go to their place in the file: no copy of the range
 
-                write(0, first.readall())
+                first.readinto(at(0))
                 del first
                 offsets = list(range(DOWNLOAD_RANGE_SIZE, size, DOWNLOAD_RANGE_SIZE))
                 self._run_parallel(fetch, offsets, workers=self._large_file_workers)
@@ -371,6 +364,34 @@ class BlobFolder:
                 future.cancel()
             for future in done:
                 future.result()  # raises the first failure
+
+
+class _PlacedWriter:
+    """What ``StorageStreamDownloader.readinto`` writes one range into: each write lands at its own place in the
+    file (``os.pwrite``: no seek, no lock shared with the other ranges), is handed to the hasher and counted."""
+
+    def __init__(
+        self, fd: int, offset: int, hashed: Optional[_OrderedHasher], progress: Optional[Callable[[int], None]]
+    ) -> None:
+        self._fd, self._offset, self._hashed, self._progress = fd, offset, hashed, progress
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False  # readinto then writes in order, as one stream
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        at, done = self._offset, 0
+        while done < len(view):
+            done += os.pwrite(self._fd, view[done:], at + done)
+        if self._hashed is not None:
+            self._hashed.written(at, view)
+        if self._progress:
+            self._progress(done)
+        self._offset += done
+        return done
 
 
 class _OrderedHasher:
