@@ -10,15 +10,8 @@ up, so large files get theirs from the very bytes the upload sends (:mod:`.azure
 one hash fewer before the upload starts. Re-registering unchanged files reads nothing: both hashes are
 kept in a per-user cache keyed by each file's size, times, inode and device (:class:`HashCache`).
 
-What a folder may hold (the walk enforces it, before anything is hashed or uploaded; :class:`FolderRefused`):
-regular files and folders, and symbolic links whose target is inside the folder, which are followed. Refused,
-naming the path: a link whose target is outside the folder (its target is not read); a link to a folder that
-contains it, which would be walked forever (the walk keeps the device and inode of the folders it is in, so any
-loop, through links or bind mounts, is seen on its first step); a link to nothing or a loop of links; a FIFO,
-device or socket; and a name Azure Blob Storage would not store as it is (:func:`name_problem`, and the blob
-name's length and segment limits, :data:`RELATIVE_PATH_MAX`). It costs no system call per file beyond the walk's
-own: the names come with the directory listing, a link's target is resolved only for links, and the device and
-inode of folders come from the stat the listing already makes.
+What a folder may hold is the folder policy (:mod:`.folder_policy`), enforced by its walk before anything is
+hashed or uploaded.
 """
 
 from __future__ import annotations
@@ -36,10 +29,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, PERMISSION_DENIED
-
 from . import settings
+from .folder_policy import (  # noqa: F401 - the policy's names, also reached through this module
+    BLOB_NAME_MAX,
+    FOLDER_NAME_MAX,
+    RELATIVE_PATH_MAX,
+    RELATIVE_SEGMENTS_MAX,
+    FolderRefused,
+    FolderWalk,
+    name_problem,
+    open_listed,
+    unreadable,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -51,75 +52,6 @@ KEPT_BYTES_MAX = 32 * 1024 * 1024
 """Small files' bytes read for the content hash are kept, up to this total, so the upload sends them without
 reading the files again: one open, read and close fewer per file in the upload's threads, where (thousands
 of small files, threads contending for the GIL) each system call costs far more than in one thread."""
-
-# -- what a blob name can hold ------------------------------------------------------------------------
-# Azure Blob Storage ("Naming and Referencing Containers, Blobs, and Metadata"): a blob name is at most 1,024
-# characters and 254 path segments; control characters (0x00-0x1F, 0x81, ...) and code points such as U+E000
-# cannot be used; no path segment should end with a dot. Seen on Azurite 3.35: a backslash is stored as '/'; names
-# with U+0001-U+001F but tab, LF and CR, or with U+FFFE or U+FFFF, are stored, and then the container cannot be
-# listed (HTTP 500: the listing is XML); a LF is stored and listed, but such a version never downloads. Azurite
-# keeps tab, CR, DEL, C1 controls, private-use characters, trailing dots, names over 1,024 characters and over 254
-# segments: those are refused on the documented rules alone. Kept as they are, and allowed: '%' (the client
-# percent-encodes it), spaces, '?', '#', '+', '&', ';', non-ASCII text composed or decomposed, emoji, leading dots.
-BLOB_NAME_MAX = 1024
-"""Characters in a blob name, counted as UTF-16 code units (a character outside the BMP counts twice)."""
-BLOB_SEGMENTS_MAX = 254
-FOLDER_NAME_MAX = 255
-"""The longest upload folder name (``LocalUpload/<hash>/<folder name>/``) the length budget below allows for."""
-UPLOAD_PREFIX_MAX = len("LocalUpload/") + 64 + 1 + FOLDER_NAME_MAX + 1
-RELATIVE_PATH_MAX = BLOB_NAME_MAX - UPLOAD_PREFIX_MAX
-"""The longest path inside a model folder (691): what is left of a blob name under the longest upload prefix."""
-RELATIVE_SEGMENTS_MAX = BLOB_SEGMENTS_MAX - 3
-_NONCHARACTERS = "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(1, 15))
-_UNSTORABLE = re.compile(
-    r"[\\\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufdd0-\ufdef\ufffe\uffff\U000f0000-\U0010ffff"
-    + _NONCHARACTERS
-    + "]"
-)
-_REMEDY_NAME = "rename it (or move it out of the folder) and register again"
-
-
-def name_problem(name: str) -> Optional[str]:
-    """Why Azure Blob Storage would not keep ``name`` (one file or folder name) as it is; None when it would."""
-    bad = _UNSTORABLE.search(name)
-    if bad is not None:
-        char = bad.group()
-        point = ord(char)
-        if char == "\\":
-            return "contains a backslash ('\\'), which Azure Blob Storage stores as '/'"
-        if 0xD800 <= point <= 0xDFFF:  # os.fsdecode's stand-in for a byte that is not UTF-8
-            return "is not valid UTF-8 (blob names are Unicode text)"
-        if point < 0xA0:
-            kind = "a control character"
-        elif 0xE000 <= point <= 0xF8FF or point >= 0xF0000:
-            kind = "a private-use character"
-        else:
-            kind = "a Unicode noncharacter"
-        return f"contains U+{point:04X}, {kind}, which a blob name cannot hold"
-    if name.endswith("."):
-        return "ends with a dot, which Azure Blob Storage's naming rules exclude at the end of a path segment"
-    return None
-
-
-class FolderRefused(MlflowException):
-    """A model folder that cannot be registered as it is; nothing was uploaded. Names the path and what to do."""
-
-    def __init__(
-        self, root: Any, relative: str, problem: str, remedy: str, *, error_code: int = INVALID_PARAMETER_VALUE
-    ) -> None:
-        super().__init__(
-            f"Model folder {root} cannot be registered: {relative!r} {problem}; {remedy}", error_code=error_code
-        )
-        self.relative_path = relative
-
-
-_SPECIAL_KINDS = (
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
 
 @dataclass(frozen=True)
 class LocalFile:
@@ -215,7 +147,7 @@ def snapshot(root: Path, *, cache: Optional[HashCache] = None) -> FolderSnapshot
     listed_ns = time.time_ns()
     listing: list[tuple[Any, ...]] = []
     paths: list[str] = []
-    _Walk(root, listing, paths).run()
+    FolderWalk(root, listing, paths).run()
     store = default_cache() if cache is None else cache
     cached = store.get(root, listing, paths) if store is not None else None
     if cached is not None:
@@ -234,7 +166,7 @@ def snapshot(root: Path, *, cache: Optional[HashCache] = None) -> FolderSnapshot
                 continue
             size, mtime_ns, ctime_ns = entry[2], entry[3], entry[4]
             if size <= INLINE_DIGEST_MAX:
-                with open(path, "rb", buffering=0, opener=_open_listed) as handle:
+                with open(path, "rb", buffering=0, opener=open_listed) as handle:
                     data = handle.read(size + 1)  # one byte more: a file that grew since the listing shows it
                 if len(data) != size:
                     raise FileChangedError(path)
@@ -245,7 +177,7 @@ def snapshot(root: Path, *, cache: Optional[HashCache] = None) -> FolderSnapshot
                     kept += size
                 continue
             read = 0
-            with open(path, "rb", buffering=0, opener=_open_listed) as handle:
+            with open(path, "rb", buffering=0, opener=open_listed) as handle:
                 while True:
                     count = handle.readinto(buffer)
                     if not count:
@@ -258,138 +190,11 @@ def snapshot(root: Path, *, cache: Optional[HashCache] = None) -> FolderSnapshot
     except OSError as exc:  # listed a moment ago: gone or replaced (by a link: O_NOFOLLOW), or unreadable
         if exc.errno in (errno.ENOENT, errno.ELOOP):
             raise FileChangedError(path) from None
-        raise _unreadable(root, relative, exc) from None
+        raise unreadable(root, relative, exc) from None
     snap = FolderSnapshot(root, tuple(files), digest.hexdigest(), tuple(listing), listed_ns, contents=contents)
     if store is not None and snap.complete:
         store.put(snap)
     return snap
-
-
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def _open_listed(path: str, flags: int) -> int:
-    """Open a listed file as it was listed: a link put in its place since is not followed, and a FIFO put in its
-    place does not block (its read comes back short, which reads as a changed file)."""
-    return os.open(path, flags | _OPEN_FLAGS)
-
-
-def _unreadable(root: Any, relative: str, exc: OSError) -> FolderRefused:
-    code = PERMISSION_DENIED if isinstance(exc, PermissionError) else INVALID_PARAMETER_VALUE
-    return FolderRefused(root, relative, f"cannot be read ({exc.strerror or exc})",
-                         "make it readable, or move it out of the folder, and register again", error_code=code)
-
-
-class _Walk:
-    """The listing of one model folder, in the SDK's hash order, under the folder policy (module docstring).
-
-    Entries: (relative path, kind, size, mtime_ns, ctime_ns, inode, device), kind ``f`` (file) or ``d`` (folder);
-    ``paths`` holds where to read each (a link's resolved target, so reads never pass through the link again).
-    """
-
-    def __init__(self, root: Path, listing: list[tuple[Any, ...]], paths: list[str]) -> None:
-        self.root, self.listing, self.paths = root, listing, paths
-        self.real_root = os.path.realpath(root)
-        self.inside = self.real_root if self.real_root.endswith(os.sep) else self.real_root + os.sep
-        self.open_folders: dict[tuple[int, int], str] = {}  # (device, inode) -> relative path, of the walk's ancestors
-
-    def run(self) -> None:
-        try:
-            info = os.stat(self.root)
-        except OSError as exc:
-            raise _unreadable(self.root, ".", exc) from None
-        self.open_folders[(info.st_dev, info.st_ino)] = "."
-        self._list(str(self.root), "", 1)
-
-    def _refuse(self, relative: str, problem: str, remedy: str) -> FolderRefused:
-        return FolderRefused(self.root, relative, problem, remedy)
-
-    def _list(self, directory: str, prefix: str, depth: int) -> None:
-        """The SDK sorts ``str(path).lower()``; siblings share the directory part, so their names decide (ties keep
-        the directory's order in both, the sort being stable)."""
-        try:
-            with os.scandir(directory) as scan:
-                entries = sorted(scan, key=lambda e: e.name.lower())
-        except OSError as exc:
-            raise _unreadable(self.root, prefix[:-1] or ".", exc) from None
-        unstorable, append, append_path = _UNSTORABLE.search, self.listing.append, self.paths.append
-        for entry in entries:
-            name = entry.name
-            relative = prefix + name
-            # name_problem(name), inlined with a fast path for printable ASCII (a regex search costs 6 times more)
-            if (
-                name[-1] == "."
-                or "\\" in name
-                or (not (name.isascii() and name.isprintable()) and unstorable(name) is not None)
-            ):
-                problem = name_problem(name)
-                raise self._refuse(relative, f"cannot be stored as an Azure blob name: it {problem}", _REMEDY_NAME)
-            link = entry.is_symlink()  # from the directory listing: no system call
-            target = entry.path
-            if link:
-                target = os.path.realpath(entry.path)
-                if target != self.real_root and not target.startswith(self.inside):
-                    raise self._refuse(
-                        relative,
-                        f"is a symbolic link to {target}, outside the model folder (links are followed only when "
-                        "they stay inside it)",
-                        "copy what it points to into the folder in its place, or register the folder that holds it",
-                    )
-            try:
-                info = entry.stat()  # follows the link (inside the folder): one stat per entry, as the SDK's walk
-            except OSError as exc:
-                if not link:
-                    raise _unreadable(self.root, relative, exc) from None
-                if exc.errno == errno.ELOOP:
-                    raise self._refuse(relative, "is a symbolic link that never resolves (a loop of links)",
-                                       "remove it, or point it at a file or folder inside the model folder") from None
-                raise self._refuse(relative, f"is a symbolic link to {target}, which does not exist",
-                                   "remove it, or restore what it points to") from None
-            mode = info.st_mode
-            if stat.S_ISREG(mode):
-                if len(relative) > RELATIVE_PATH_MAX // 2 or depth > RELATIVE_SEGMENTS_MAX:
-                    self._check_blob_name(relative, depth)
-                append((relative, "f", info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev))
-                append_path(target)
-            elif stat.S_ISDIR(mode):
-                key = (info.st_dev, info.st_ino)
-                ancestor = self.open_folders.get(key)
-                if ancestor is not None:
-                    where = "the model folder itself" if ancestor == "." else f"the folder {ancestor!r}"
-                    what = f"is a symbolic link to {target} ({where})" if link else f"is {where} again (a bind mount?)"
-                    raise self._refuse(
-                        relative,
-                        f"{what}, which contains it: following it would never end (a loop)",
-                        "remove the link, or point it at a folder that does not contain it",
-                    )
-                append((relative, "d", 0, 0, 0, 0, 0))
-                append_path(target)
-                self.open_folders[key] = relative
-                self._list(entry.path, relative + "/", depth + 1)
-                del self.open_folders[key]
-            else:
-                kind = next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "not a regular file or folder")
-                what = f"is a symbolic link to {target}, which is {kind}" if link else f"is {kind}"
-                raise self._refuse(relative, f"{what}: a model folder holds regular files and folders only",
-                                   "remove it from the folder and register again")
-
-    def _check_blob_name(self, relative: str, depth: int) -> None:
-        """The blob name ``LocalUpload/<hash>/<folder>/<relative>`` must fit Azure's length and segment limits."""
-        length = len(relative) if relative.isascii() else len(relative.encode("utf-16-le")) // 2
-        if length > RELATIVE_PATH_MAX:
-            raise self._refuse(
-                relative,
-                f"is a path of {length} characters: with the upload folder's prefix, blob names hold at most "
-                f"{BLOB_NAME_MAX:,} characters, which leaves {RELATIVE_PATH_MAX} for a path inside the model folder",
-                "shorten its folder or file names and register again",
-            )
-        if depth > RELATIVE_SEGMENTS_MAX:
-            raise self._refuse(
-                relative,
-                f"is a path of {depth} segments: blob names hold at most {BLOB_SEGMENTS_MAX}, and the upload folder's "
-                f"prefix takes 3, which leaves {RELATIVE_SEGMENTS_MAX} for a path inside the model folder",
-                "flatten the folder and register again",
-            )
 
 
 def complete_digests(snap: FolderSnapshot, *, cache: Optional[HashCache] = None) -> FolderSnapshot:
@@ -398,7 +203,7 @@ def complete_digests(snap: FolderSnapshot, *, cache: Optional[HashCache] = None)
     for f in snap.files:
         if f.sha256 is None:
             file_digest = hashlib.sha256()
-            with open(f.path, "rb", opener=_open_listed) as handle:
+            with open(f.path, "rb", opener=open_listed) as handle:
                 for chunk in iter(lambda h=handle: h.read(_CHUNK), b""):
                     file_digest.update(chunk)
             digests[f.relative_path] = file_digest.hexdigest()

@@ -158,14 +158,14 @@ def test_a_link_inside_to_a_special_file_is_refused(root):
 
 def test_a_file_replaced_by_a_fifo_after_the_listing_is_a_change_not_a_hang(root, monkeypatch):
     (root / "w.bin").write_bytes(b"0123456789")
-    listed = content._Walk.run
+    listed = content.FolderWalk.run
 
     def then_swap(walk):
         listed(walk)
         (root / "w.bin").unlink()
         os.mkfifo(root / "w.bin")
 
-    monkeypatch.setattr(content._Walk, "run", then_swap)
+    monkeypatch.setattr(content.FolderWalk, "run", then_swap)
     with pytest.raises(FileChangedError):
         snapshot(root, cache=None)
 
@@ -173,14 +173,14 @@ def test_a_file_replaced_by_a_fifo_after_the_listing_is_a_change_not_a_hang(root
 def test_a_file_replaced_by_a_link_after_the_listing_is_not_followed(root, tmp_path, monkeypatch):
     (root / "w.bin").write_bytes(b"0123456789")
     (tmp_path / "secret").write_bytes(b"outside!!!")
-    listed = content._Walk.run
+    listed = content.FolderWalk.run
 
     def then_swap(walk):
         listed(walk)
         (root / "w.bin").unlink()
         (root / "w.bin").symlink_to(tmp_path / "secret")
 
-    monkeypatch.setattr(content._Walk, "run", then_swap)
+    monkeypatch.setattr(content.FolderWalk, "run", then_swap)
     with pytest.raises(FileChangedError):
         snapshot(root, cache=None)
 
