@@ -1,4 +1,4 @@
-"""The ``mlflow-azureml-registry`` command."""
+"""The ``mlflow-azureml-registry`` command: a dispatcher; each command lives in its own module."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ USAGE = """usage: mlflow-azureml-registry <command> [options]
 
 commands:
   local     run the local Azure ML workspace (emulated control plane + Azurite) in the foreground
+  doctor    check a registry URI's set-up (credential, access, datastore, storage, clock, plugins), one line per check
+  gc        list (and with --apply delete) upload folders in the datastore that no model version references
 """
 
 
@@ -22,6 +24,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         from .local.__main__ import main as local_main
 
         return local_main(rest)
+    if command == "doctor":
+        from .doctor import main as doctor_main
+
+        return doctor_main(rest)
+    if command == "gc":
+        from .storage_gc import main as gc_main
+
+        return gc_main(rest)
     print(f"mlflow-azureml-registry: unknown command {command!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
 

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 from . import handlers
 from .handlers import Request, Response
+from .permissions import Permissions
 from .registry_http import RegistryRouter
 from .state import ArmError, ServiceState
 
@@ -105,8 +106,10 @@ class Router:
         metadata: Callable[[], object],
         principal_id: str,
         registries: Optional[RegistryRouter] = None,
+        permissions: Optional[Permissions] = None,
     ) -> None:
         self.registries = registries
+        self.permissions = permissions
         self.state = state
         self.token = token
         self.granted = {w.lower() for w in granted_workspaces}
@@ -119,6 +122,10 @@ class Router:
         denied = self._authenticate(request)
         if denied is not None:
             return Outcome(denied)
+        listed = self.permissions.dispatch(request) if self.permissions is not None else None
+        if listed is not None:  # Azure RBAC's own answer about the caller (permissions.py), before any RBAC check
+            response, operation, workspace, registry = listed
+            return Outcome(response, operation, workspace, registry)
         answered = self.registries.dispatch(request) if self.registries is not None else None
         if answered is not None:  # discovery, the registry data plane, operation polls (registry_http.py)
             response, operation, registry = answered

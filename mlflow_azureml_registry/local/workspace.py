@@ -29,7 +29,9 @@ from typing import Any, Optional
 
 from . import certs
 from .azurite import Azurite
+from .firewall import RefusingStorage
 from .handlers import cloud_metadata
+from .permissions import Permissions
 from .registry import RegistryState
 from .registry_http import AzuriteRegistryStorage, RegistryRouter
 from .routing import Router
@@ -158,6 +160,12 @@ class LocalWorkspace:
             SUBSCRIPTION_ID, RESOURCE_GROUP, TENANT_ID, page_size=lambda: self.state.page_size
         )
         self.registry_state.add_registry(REGISTRY, "devstoreaccount4")
+        self.permissions = Permissions(
+            SUBSCRIPTION_ID,
+            RESOURCE_GROUP,
+            lambda kind, name: name.lower() in WORKSPACES if kind == "workspaces"
+            else self.registry_state.find(name) is not None,
+        )
         self._log = RequestLog(request_log)
         self._workdir: Optional[Path] = None
         self._owns_workdir = False
@@ -207,6 +215,7 @@ class LocalWorkspace:
             lambda: cloud_metadata(self.resource_manager_url, self.storage_suffix),
             PRINCIPAL_ID,
             RegistryRouter(self.registry_state),
+            self.permissions,
         )
         self._server = ControlPlaneServer(self._port, context, router, self._log, self._interceptor)
         self._server.latency = self._latency
@@ -431,6 +440,13 @@ class LocalWorkspace:
         self._interceptor = interceptor
         if self._server is not None:
             self._server.interceptor = interceptor or PassThrough()
+
+    def refusing_storage(self) -> RefusingStorage:
+        """A storage endpoint whose firewall refuses this client (403 ``AuthorizationFailure`` to every request;
+        :mod:`.firewall`), with this workspace's certificate; a context manager. Its ``account_url_template`` as
+        ``MLFLOW_AZUREML_STORAGE_ACCOUNT_URL`` puts the datastores behind it."""
+        files = self._started(self._certs)
+        return RefusingStorage(files.server_cert, files.server_key)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
