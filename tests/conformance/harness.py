@@ -6,8 +6,8 @@ scenario runs against the plugin and against MLflow's own SQL registry *through 
 (in process, REST through ``mlflow server``, the fluent API, a client with its own URIs); the two
 transcripts must be equal, except for the documented by-design differences (``differences.py``).
 
-Names are made unique per run (the local workspace is shared by the test session) and normalised
-back in answers and messages, so both transcripts read the same.
+Names are made unique per run (the local workspace is shared by the test session; live, under the run's prefix)
+and normalised back in answers and messages, so both transcripts read the same.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any, Callable, Optional
 
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
+
+from tests.live.mode import name_prefix
 
 _runs = itertools.count()
 
@@ -56,7 +58,7 @@ class Registry:
     source: str
     run_id: str
     fluent: bool = False
-    prefix: str = field(default_factory=lambda: f"c{next(_runs)}{uuid.uuid4().hex[:6]}")
+    prefix: str = field(default_factory=lambda: f"{name_prefix()}c{next(_runs)}{uuid.uuid4().hex[:6]}")
     steps: list[Step] = field(default_factory=list)
 
     def name(self, short: str) -> str:

@@ -24,6 +24,11 @@ from hypothesis import strategies as st
 from mlflow.entities.model_registry import RegisteredModelTag
 from mlflow.exceptions import MlflowException
 
+pytestmark = pytest.mark.emulator_only(
+    "checks on the emulator's state and request log that a refused input changed nothing and that offline"
+    " inputs sent no request"
+)
+
 WS = "local-ws"
 WRITES = {"PUT", "POST", "DELETE", "PATCH"}
 INVALID = "INVALID_PARAMETER_VALUE"

@@ -19,6 +19,8 @@ from mlflow_azureml_registry.local.faults import KINDS, FaultInjector
 
 from ..conftest import files_of
 
+pytestmark = pytest.mark.emulator_only("injects faults through the emulator's interceptor")
+
 FAULT_RATE = 0.2
 CLEAR_ERROR_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 

@@ -31,6 +31,11 @@ from mlflow.exceptions import MlflowException
 
 from ..conftest import files_of
 
+pytestmark = pytest.mark.emulator_only(
+    "counts the blob requests sent to the emulator's port and reads its state; the folder policy is "
+    "client-side, so a live run adds uploads and nothing else"
+)
+
 WS = "local-ws"
 INVALID = "INVALID_PARAMETER_VALUE"
 TIME_LIMIT_S = 20  # a refusal takes milliseconds; a walk that follows loops never ends

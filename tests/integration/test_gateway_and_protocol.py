@@ -14,6 +14,11 @@ from mlflow_azureml_registry import credentials, session
 from mlflow_azureml_registry.local.handlers import Response
 from mlflow_azureml_registry.store import AzureMLRegistryStore
 
+pytestmark = pytest.mark.emulator_only(
+    "injects throttling, errors and racing writers through the emulator's interceptor, and uses its "
+    "tokens, keys and forbidden workspace"
+)
+
 
 class Script:
     """An interceptor for the local workspace: callables decide per request (None = pass through)."""

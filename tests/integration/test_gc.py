@@ -24,6 +24,11 @@ from mlflow_azureml_registry.local.testing import resolve_localhost
 
 from ..conftest import files_of
 
+pytestmark = pytest.mark.emulator_only(
+    "runs gc --apply with --min-age 0 on the second workspace (it would delete real blobs live) and reads the"
+    " emulator's state"
+)
+
 WS2 = "local-ws-2"
 MANIFEST = registration.MANIFEST_NAME
 

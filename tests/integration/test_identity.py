@@ -22,6 +22,8 @@ from mlflow_azureml_registry.local.workspace import TENANT_ID
 
 from ..fakes.identity import APP_SERVICE, AZURE_ML, IMDS, EntraTokenEndpoint, ManagedIdentityEndpoint
 
+pytestmark = pytest.mark.emulator_only("managed and workload identity against loopback fakes of their token services")
+
 # Every variable azure-identity reads to pick a credential, plus the local workspace's token.
 _IDENTITY_ENV = sorted(
     {v for k, v in vars(EnvironmentVariables).items() if k.isupper() and isinstance(v, str)} | {settings.LOCAL_TOKEN}

@@ -27,7 +27,10 @@ from ..fakes.identity import SilentEndpoint, ThrottlingEndpoint
 from .test_identity import identity_env  # noqa: F401 - the fixture: no identity configured, a fresh chain
 
 # identity_env yields the test's own monkeypatch: set variables through it, it restores them.
-pytestmark = pytest.mark.usefixtures("identity_env")
+pytestmark = [
+    pytest.mark.usefixtures("identity_env"),
+    pytest.mark.emulator_only("points the credential chain at loopback fakes of identity endpoints that hang"),
+]
 
 BUDGET = 2.0
 """The token deadline these tests set (``MLFLOW_AZUREML_TOKEN_TIMEOUT``), to stay fast."""

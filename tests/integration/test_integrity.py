@@ -13,6 +13,10 @@ from mlflow.exceptions import MlflowException
 
 from ..conftest import files_of
 
+pytestmark = pytest.mark.emulator_only(
+    "tampers with uploaded blobs through the emulator's account key and reads its state"
+)
+
 
 @pytest.fixture
 def registered(workspace, client, model_name, sklearn_model_dir, tmp_path):

@@ -14,6 +14,8 @@ import pytest
 from mlflow_azureml_registry.azure.errors import ServiceUnavailable
 from mlflow_azureml_registry.azure.leases import LEASE_PREFIX, ModelLease
 
+pytestmark = pytest.mark.emulator_only("takes leases with the emulator's account keys and counts storage requests")
+
 
 def _container(workspace, permission: str):
     from azure.storage.blob import ContainerClient, ContainerSasPermissions, generate_container_sas

@@ -17,6 +17,8 @@ from mlflow_azureml_registry import session
 from ..conftest import files_of
 from ..fakes.proxy import TunnelProxy
 
+pytestmark = pytest.mark.emulator_only("sends the traffic through a loopback proxy fake to the emulator's endpoints")
+
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
                     "NO_PROXY", "no_proxy")
 

@@ -18,6 +18,8 @@ from mlflow_azureml_registry import registration
 
 from ..conftest import files_of
 
+pytestmark = pytest.mark.emulator_only("tampers with uploads through the emulator's account key and reads its state")
+
 
 @pytest.fixture
 def uploaded(workspace, client, model_name, sklearn_model_dir, tmp_path):

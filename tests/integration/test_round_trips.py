@@ -6,6 +6,8 @@ import pytest
 
 from benchmarks import round_trips
 
+pytestmark = pytest.mark.emulator_only("counts requests per call under the emulator's injected latency")
+
 LATENCY_MS = 100.0
 """Every control-plane answer of the measured calls is delayed this long (the local workspace's --latency)."""
 

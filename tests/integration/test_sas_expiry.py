@@ -14,6 +14,8 @@ import pytest
 
 from ..conftest import files_of
 
+pytestmark = pytest.mark.emulator_only("shortens the emulator's SAS lifetime and reads its request log")
+
 
 @pytest.fixture
 def short_sas(workspace, monkeypatch) -> Iterator[float]:

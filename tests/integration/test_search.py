@@ -11,6 +11,8 @@ from mlflow.utils.search_utils import SearchModelUtils
 
 from mlflow_azureml_registry import mapping, search
 
+pytestmark = pytest.mark.emulator_only("seeds models straight into the emulator's state and counts its requests")
+
 WS = "local-ws"
 
 

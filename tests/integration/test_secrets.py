@@ -28,6 +28,10 @@ from mlflow.exceptions import MlflowException
 from mlflow_azureml_registry import credentials, session, settings
 from mlflow_azureml_registry.local.handlers import Response
 
+pytestmark = pytest.mark.emulator_only(
+    "scans everything shown for the emulator's own token and account keys, and injects faults"
+)
+
 NAMESPACES = ("azure", "urllib3", "mlflow", "mlflow_azureml_registry", "msal")
 REQUEST_ID = re.compile(r"x-ms-request-id: [0-9A-Za-z-]{8,}")
 
