@@ -49,10 +49,12 @@ def artifact_location(source: str, tracking_uri: Optional[str]) -> str:
     ``runs:/<run_id>/<path>``: the run's logged model named ``<path>``'s first part (MLflow 3 keeps a model
     logged with ``name=`` outside the run's artifacts, as its ``RunsArtifactRepository`` does), else
     ``<path>`` under the run's artifact URI. ``models:/m-<id>[/<path>]``: the logged model's artifact location.
-    Any other source is returned unchanged. Then ``mlflow-artifacts:`` is made concrete (see
-    :func:`concrete_artifact_uri`).
+    Any other source is returned unchanged, but for ``mlflow-artifacts:``, which is then made concrete (see
+    :func:`concrete_artifact_uri`), as is a ``runs:/`` or ``models:/m-`` location: MLflow 2's fluent
+    ``register_model("runs:/...")`` sends the run's ``mlflow-artifacts:`` URI itself through ``mlflow server``.
 
-    Raises ``MlflowException``: MLflow's own for an unknown run or logged model (``RESOURCE_DOES_NOT_EXIST``).
+    Raises ``MlflowException``: MLflow's own for an unknown run or logged model (``RESOURCE_DOES_NOT_EXIST``);
+    ``INVALID_PARAMETER_VALUE`` for an ``mlflow-artifacts:`` location outside a server with no http(s) tracking URI.
     """
     scheme = urlparse(source).scheme
     if scheme == "runs":
@@ -60,7 +62,7 @@ def artifact_location(source: str, tracking_uri: Optional[str]) -> str:
     elif scheme == "models" and source[len("models:/"):].startswith("m-") and _logged_models_exist():
         location = _logged_model_location(source, tracking_uri)
     else:
-        return source
+        location = source
     return concrete_artifact_uri(location, tracking_uri)
 
 
