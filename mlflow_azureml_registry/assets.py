@@ -49,6 +49,11 @@ def version_not_found(name: str, version: str, exc: Optional[az.AzureMLError] = 
     return not_found(f"Model Version (name={name}, version={version}) not found", exc)
 
 
+def retired(container: Json) -> bool:
+    """A deleted prompt's container (Azure ML containers cannot be deleted): every read treats it as absent."""
+    return mapping.RETIRED_TAG in mapping.container_tags(container)
+
+
 @dataclass(frozen=True)
 class NewVersion:
     """What a new version carries besides its files: MLflow's description, tags and facts (source, run id, ...)."""
@@ -108,14 +113,18 @@ class ModelAssets:
         validation.model_name(name)
         with azure_errors():
             try:
-                return self._models().get_container(name)
+                container = self._models().get_container(name)
             except az.NotFound as exc:
                 raise model_not_found(name, exc) from None
+        if retired(container):
+            raise model_not_found(name)
+        return container
 
     def find_container(self, name: str) -> Optional[Json]:
-        """The model container, or None when there is no such model."""
+        """The model container, or None when there is no such model (or it is a retired prompt)."""
         with azure_errors():
-            return self._absent_is_none(lambda: self._models().get_container(name))
+            container = self._absent_is_none(lambda: self._models().get_container(name))
+        return None if container is None or retired(container) else container
 
     def version(self, name: str, version: Any) -> Json:
         """One version; ``RESOURCE_DOES_NOT_EXIST`` ("Model Version (name=..., version=...) not found")."""
@@ -157,9 +166,12 @@ class ModelAssets:
                 raise model_not_found(name, exc) from None
 
     def containers(self) -> Iterator[Json]:
-        """Every model container of the workspace, archived ones included (Azure ML's paging)."""
+        """Every model container of the workspace, archived ones included (Azure ML's paging); retired prompts
+        (``mapping.RETIRED_TAG``) are left out."""
         with azure_errors():
-            yield from self._models().list_containers(list_view_type=_stages.LIST_VIEW)
+            for container in self._models().list_containers(list_view_type=_stages.LIST_VIEW):
+                if not retired(container):
+                    yield container
 
     def matching_versions(
         self, name: str, *, tags: Optional[str] = None, properties: Optional[str] = None

@@ -84,12 +84,15 @@ STAGE_TAG = "mlflow.stage"
 """A registry version's MLflow stage: Azure ML registry versions have no ``stage`` field (recorded, FIDELITY.md)."""
 PROP_PROMOTED_FROM = "mlflow.promotedFrom"
 """Azure ML's id of the version a promoted version was copied from."""
+RETIRED_TAG = "mlflow.retired"
+"""A deleted, empty prompt's container (containers cannot be deleted): epoch ms of the delete; reads treat the
+container as absent (see :mod:`.prompts`)."""
 
 
 def is_reserved_tag(key: str) -> bool:
-    """Tags the plugin keeps for itself (aliases, last update, a registry version's stage): hidden from MLflow,
-    refused as user tags."""
-    return key.startswith(ALIAS_TAG_PREFIX) or key in (LAST_UPDATED_TAG, STAGE_TAG)
+    """Tags the plugin keeps for itself (aliases, last update, a registry version's stage, a retired prompt's
+    mark): hidden from MLflow, refused as user tags."""
+    return key.startswith(ALIAS_TAG_PREFIX) or key in (LAST_UPDATED_TAG, STAGE_TAG, RETIRED_TAG)
 
 
 def user_tags(tags: dict[str, str]) -> dict[str, str]:

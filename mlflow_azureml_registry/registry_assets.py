@@ -141,6 +141,15 @@ class RegistryAssets(ModelAssets):
         )
         return folder, place
 
+    def read_file(self, name: str, resource: Json, relative: str) -> Optional[bytes]:
+        """The bytes of a small file of a version (``relative`` to its folder), or None when there is none: a data
+        reference (``POST datarefs``, recorded) and one blob GET (a prompt's ``prompt/prompt.json``)."""
+        model_uri = str((resource.get("properties") or {}).get("modelUri") or "")
+        gateway: RegistryGateway = self._gateway()
+        with azure_errors():
+            reference = gateway.data_reference(name, str(resource.get("name")), model_uri or None)
+            return gateway.sas_folder(reference.sas_uri).read(f"{_path_in_container(model_uri)}/{relative}")
+
     def check_source(self, source: Any) -> None:
         """Refuse, before any request, the sources a registry cannot have: a workspace's datastore and job paths
         and ``azureml:<name>:<version>`` (see :meth:`azureml_source`)."""

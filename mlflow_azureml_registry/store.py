@@ -7,7 +7,6 @@ before any network call (see ``unsupported.py``). Updates are GET + PUT of the w
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Iterable
 from typing import Any, Optional
@@ -21,14 +20,24 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
-from . import assets, concurrency, mapping, remote_sources, search, sources, targets, tracking, validation
+from . import (
+    assets,
+    concurrency,
+    mapping,
+    prompts,
+    remote_sources,
+    search,
+    sources,
+    targets,
+    tracking,
+    transitions,
+    validation,
+)
 from . import stages as _stages
 from .unsupported import (
     DELETE_MODEL_MESSAGE,
-    PROMPT_TAG,
-    PROMPTS_MESSAGE,
     RENAME_MESSAGE,
-    PromptsAndWebhooksRefused,
+    WebhooksRefused,
     refuse,
 )
 from .uri import (
@@ -50,8 +59,11 @@ def _model_exists(name: str) -> MlflowException:
     return MlflowException(f"Registered Model (name={name}) already exists.", error_code=RESOURCE_ALREADY_EXISTS)
 
 
-class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
+class AzureMLRegistryStore(WebhooksRefused, AbstractStore):
     """A registry store for one Azure ML workspace or registry, built by MLflow from an ``azureml-registry://`` URI.
+
+    MLflow 3's prompt methods are ``AbstractStore``'s, on this store's model methods; what those do differently
+    for prompts (template files, retiring a deleted prompt) is :mod:`.prompts`.
 
     MLflow caches one instance per process and shares it across threads, so construction does no
     I/O and the gateway (credential, HTTP pipeline) is created on first use.
@@ -74,7 +86,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     def _version(self, name: str, version: Any) -> Json:
         return self._assets.version(name, version)
 
-    def _entity(self, name: str, resource: Json, container: Optional[Json]) -> ModelVersion:
+    def _entity(self, name: str, resource: Json, container: Optional[Json], strict: bool = True) -> ModelVersion:
+        resource = prompts.fill(self._assets, name, resource, strict=strict)  # a prompt's long template, from its file
         return mapping.model_version(resource, name, mapping.aliases_for_version(container, resource.get("name")))
 
     # -- registered models --------------------------------------------------------------------------
@@ -82,17 +95,15 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.model_name(name)
         tag_map = validation.registered_model_tags(tags)
         validation.description(description)
-        if tag_map.get(PROMPT_TAG, "").lower() == "true":
-            # MLflow 2.21-3.0 register prompts as tagged registered models, bypassing the prompt methods.
-            refuse(PROMPTS_MESSAGE)
         # The common case is answered without the lease; the lease's storage is looked up meanwhile (once per
         # process), as a new model is written next.
         existing, _ = concurrency.together(lambda: self._assets.find_container(name), self._assets.prepare_writes)
         if existing is not None:
-            raise _model_exists(name)
-        with self._assets.writing(name):
-            if self._assets.find_container(name) is not None:  # created while we waited for the lease
-                raise _model_exists(name)
+            raise prompts.name_taken(name, existing, tag_map) or _model_exists(name)
+        with self._assets.writing(name):  # a retired prompt's container is absent: this PUT revives it
+            existing = self._assets.find_container(name)
+            if existing is not None:  # created while we waited for the lease
+                raise prompts.name_taken(name, existing, tag_map) or _model_exists(name)
             props: Json = {"tags": tag_map, "properties": {}, "isArchived": False}
             if description is not None:
                 props["description"] = description
@@ -118,7 +129,9 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         refuse(RENAME_MESSAGE.format(name=name, new_name=new_name))
 
     def delete_registered_model(self, name):
-        refuse(DELETE_MODEL_MESSAGE.format(name=name))
+        if not prompts.supported():
+            refuse(DELETE_MODEL_MESSAGE.format(name=name))
+        prompts.delete(self._assets, name)  # models: refused as above; empty prompts: retired
 
     def set_registered_model_tag(self, name, tag):
         validation.registered_model_tags([tag])
@@ -151,10 +164,12 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             get_container=self._assets.find_container,
             list_containers=self._assets.containers,
             get_version=self._assets.find_version,
-            list_versions=self._assets.matching_versions,
+            list_versions=lambda name, **kw: prompts.fill_all(
+                self._assets, name, list(self._assets.matching_versions(name, **kw))
+            ),
             model_entity=self._registered_model,
             # MLflow's SQL registry fills no aliases in version search results (only in single-version reads).
-            version_entity=lambda name, resource, container: self._entity(name, resource, None),
+            version_entity=lambda name, resource, container: self._entity(name, resource, None, strict=False),
         )
 
     # -- stages -------------------------------------------------------------------------------------
@@ -175,7 +190,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             first[stage] = min(first.get(stage, number), number)
             if stage not in best or number > mapping.version_number(best[stage]):
                 best[stage] = resource
-        return [self._entity(name, best[s], container) for s in sorted(best, key=first.__getitem__)]
+        return [self._entity(name, best[s], container, strict=False) for s in sorted(best, key=first.__getitem__)]
 
     def _listing(self, name: str, wanted: Optional[Iterable[str]]) -> list[Json]:
         """The model's versions, narrowed by Azure ML's stage filter when one stage is wanted."""
@@ -190,51 +205,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         return self._latest(name, stages, container, listed)
 
     def transition_model_version_stage(self, name, version, stage, archive_existing_versions):
-        validation.model_name(name)
-        validation.version(version)
-        target = _stages.canonical(stage)
-        if archive_existing_versions and target not in ("Staging", "Production"):
-            # MLflow's words; its SQL registry gives no code (INTERNAL_ERROR, HTTP 500, which its REST client
-            # retries): a bad parameter is INVALID_PARAMETER_VALUE (docs/design.md, differences).
-            raise MlflowException(
-                f"Model version transition cannot archive existing model versions because '{stage}' is not an "
-                "Active stage. Valid stages are ['Staging', 'Production']",
-                error_code=INVALID_PARAMETER_VALUE,
-            )
-        with self._assets.writing(name):
-            # Under the lease nothing of ours changes the model meanwhile: the version, the container and (when
-            # archiving) the target stage's versions are read at once.
-            reads = [lambda: self._version(name, version), lambda: self._container(name)]
-            if archive_existing_versions:
-                reads.append(lambda: list(self._assets.versions(name, stage=target)))
-            resource, container, *in_target = concurrency.together(*reads)
-            originals = [copy.deepcopy(resource)]  # what to put back if the transition cannot finish
-            resource.setdefault("properties", {})["stage"] = _stages.azure_stage(target)
-            updated = self._assets.put_version(name, resource, mapping.TOUCH)
-            # MLflow stamps the archived versions and the model with the transition's own time: their writes go
-            # out together once the version's is done.
-            stamp = mapping.last_updated(updated)
-            archived = []
-            for other in in_target[0] if in_target else []:
-                other_stage = mapping.mlflow_stage((other.get("properties") or {}).get("stage"))
-                if other.get("name") != updated.get("name") and other_stage == target:
-                    archived.append((copy.deepcopy(other), other))
-                    other["properties"]["stage"] = "Archived"
-            writes = [
-                lambda other=other: self._assets.put_version(name, other, stamp, answer=False)
-                for _, other in archived
-            ]
-            writes.append(lambda: self._assets.put_container(name, container, stamp, answer=False))
-            results = concurrency.outcomes(*writes)
-            # a failed PUT was read back (assets._settled): it changed nothing
-            originals += [original for (original, _), (_, error) in zip(archived, results) if error is None]
-            failure = next((error for _, error in results if error is not None), None)
-            if failure is not None:
-                if not isinstance(failure, MlflowException):
-                    raise failure
-                # All or nothing, while the lease is held: the model keeps its old stages, or the error says
-                # exactly which versions could not be put back.
-                raise self._assets.restore(name, originals, failure) from None
+        updated, container = transitions.transition(self._assets, name, version, stage, archive_existing_versions)
         return self._entity(name, updated, container)
 
     # -- model versions -----------------------------------------------------------------------------
@@ -251,15 +222,18 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
     ) -> ModelVersion:
         validation.model_name(name)
         tag_map = validation.model_version_tags(tags)
-        sources.check_source(source, local_model_path)
-        self._assets.check_source(source)
+        prompt = prompts.is_prompt_version(source, tag_map)  # MLflow 3's placeholder source: files of our own
+        if not prompt:
+            sources.check_source(source, local_model_path)
+            self._assets.check_source(source)
         validation.description(description)
         run_id = validation.run_id(run_id)
         validation.optional_text("run_link", run_link)
         validation.optional_text("model_id", model_id)
         # A version needs its registered model, as in MLflow; when files will be uploaded, where they go is looked
         # up meanwhile (the datastore, once per process).
-        prepare = self._assets.prepare_upload if sources.uploads_files(source, local_model_path) else (lambda: None)
+        uploads = prompt or sources.uploads_files(source, local_model_path)
+        prepare = self._assets.prepare_upload if uploads else (lambda: None)
         concurrency.together(lambda: self._container(name), prepare)
         source_tracking_uri = tracking.source_tracking_uri(self.tracking_uri)
         if run_id is None and model_id:
@@ -270,6 +244,8 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
             mapping.PROP_RUN_LINK: run_link,
             mapping.PROP_MODEL_ID: model_id,
         }
+        if prompt:
+            return self._entity(name, prompts.create_version(self._assets, name, tag_map, description, facts), None)
         remote = self._remote_source(source) if not local_model_path else None
         if remote is not None and remote.origin is not None:  # a version of another workspace or registry
             description, tag_map, facts = remote_sources.promoted(remote, description, tag_map, facts)
@@ -341,6 +317,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.version(version)
         with self._assets.writing(name):
             resource = self._version(name, version)
+            prompts.check_tag_write(name, resource, tag.key, str(tag.value))
             props = resource.setdefault("properties", {})
             props["tags"] = {**(props.get("tags") or {}), tag.key: str(tag.value)}
             self._assets.put_version(name, resource, mapping.KEEP, answer=False)
@@ -350,6 +327,7 @@ class AzureMLRegistryStore(PromptsAndWebhooksRefused, AbstractStore):
         validation.version(version)
         with self._assets.writing(name):
             resource = self._version(name, version)
+            prompts.check_tag_delete(name, resource, key)
             tags = dict((resource.get("properties") or {}).get("tags") or {})
             if key in tags:
                 del tags[key]

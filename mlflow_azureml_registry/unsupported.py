@@ -23,10 +23,6 @@ DELETE_MODEL_MESSAGE = (
     "container stays, and its version numbers are never reused."
 )
 PROMPT_TAG = "mlflow.prompt.is_prompt"
-PROMPTS_MESSAGE = (
-    "The MLflow prompt registry is not supported on the Azure ML model registry (prompts are not model "
-    "assets there). Use a tracking server or a SQL-backed MLflow registry for prompts."
-)
 WEBHOOKS_MESSAGE = (
     "Model registry webhooks are not supported on the Azure ML model registry. Use Azure Event Grid "
     "events of the Azure ML workspace (ModelRegistered, ModelDeployed) instead."
@@ -37,63 +33,9 @@ def refuse(message: str) -> NoReturn:
     raise MlflowException(message, error_code=NOT_IMPLEMENTED)
 
 
-class PromptsAndWebhooksRefused:
-    """MLflow 3's prompt registry and webhook creation: refused clearly rather than half-working.
-    Webhook reads answer as an empty registry does."""
-
-    def create_prompt(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def search_prompts(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def delete_prompt(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def set_prompt_tag(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def delete_prompt_tag(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def get_prompt(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def create_prompt_version(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def get_prompt_version(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def delete_prompt_version(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def get_prompt_version_by_alias(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def set_prompt_alias(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def delete_prompt_alias(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def search_prompt_versions(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def set_prompt_version_tag(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def delete_prompt_version_tag(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def link_prompts_to_trace(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def link_prompt_version_to_model(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
-
-    def link_prompt_version_to_run(self, *args: Any, **kwargs: Any) -> NoReturn:
-        refuse(PROMPTS_MESSAGE)
+class WebhooksRefused:
+    """Webhook creation: refused clearly rather than half-working. Webhook reads answer as an empty registry does.
+    (MLflow 3's prompt methods are not here: they work, see :mod:`.prompts`.)"""
 
     # Webhooks: none can be created, so there are none to list or find. MLflow's server lists the
     # webhooks of an event after every registry write (``deliver_webhook``); that must find nothing

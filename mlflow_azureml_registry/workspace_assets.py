@@ -55,6 +55,13 @@ class WorkspaceAssets(ModelAssets):
         with azure_errors():
             return self._gateway().blob_folder(location.datastore), location
 
+    def read_file(self, name: str, resource: Json, relative: str) -> Optional[bytes]:
+        """The bytes of a small file of a version (``relative`` to its folder), or None when there is none: one
+        blob GET (a prompt version's ``prompt/prompt.json``, :mod:`.prompts`)."""
+        with azure_errors():
+            location = mapping.version_location(resource, self.target)
+            return self._gateway().blob_folder(location.datastore).read(f"{location.path}/{relative}")
+
     def can_reference(self, remote: RemoteModel) -> bool:
         """Files already on this workspace's datastores are referenced, not copied (unless the user asked for copies
         of datastore and job paths, ``MLFLOW_AZUREML_COPY_DATASTORE_SOURCES``)."""

@@ -38,15 +38,16 @@ DIFFERENCES = [
     Difference(
         "rename-delete-model",
         "Azure ML model containers cannot be renamed or deleted (the support matrix): the plugin refuses with "
-        "NOT_IMPLEMENTED before its store sends any request, and says what to do instead.",
-        {"registered_models": ("rename", "delete")},
+        "NOT_IMPLEMENTED before its store writes anything, and says what to do instead (with MLflow's prompt API a "
+        "delete reads the container first: an empty prompt is retired).",
+        {"registered_models": ("rename", "delete"), "prompt_delete": ("delete-model-name",)},
         _refused("NOT_IMPLEMENTED"),
     ),
     Difference(
         "azure-name-rule",
         "Azure ML model names match ^[a-zA-Z0-9][a-zA-Z0-9\\-_]{0,254}$; other names MLflow takes are refused with "
         "INVALID_PARAMETER_VALUE quoting the rule, never renamed.",
-        {"invalid_input": ("name-with-space",)},
+        {"invalid_input": ("name-with-space",), "prompt_limits": ("name-with-dot",)},
         _refused("INVALID_PARAMETER_VALUE"),
     ),
     Difference(
@@ -90,6 +91,38 @@ DIFFERENCES = [
         "accidental-inputs",
         "Inputs MLflow takes only by accident are refused with INVALID_PARAMETER_VALUE: a version of True, 1.9 or "
         "'1_0' (int() reads 10), non-ASCII digits, text Azure ML cannot store (NUL, lone surrogates).",
+    ),
+]
+
+
+DIFFERENCES += [
+    Difference(
+        "prompt-delete-with-versions",
+        "Azure ML model containers cannot be deleted, so delete_prompt of a prompt that still has versions is refused "
+        "(INVALID_PARAMETER_VALUE, in the words MLflow uses for Unity Catalog) and says to delete its versions first; "
+        "MLflow's SQL registry deletes it with its versions. An empty prompt is retired: gone for every read and "
+        "search, as in MLflow.",
+        {"prompt_delete": ("delete-with-versions",)},
+        lambda ours, theirs: theirs is None and isinstance(ours, Error) and ours.code == "INVALID_PARAMETER_VALUE"
+        and "delete all versions first using delete_prompt_version()" in ours.message,
+    ),
+    Difference(
+        "prompt-numbers-continue",
+        "A deleted prompt registered again continues its version numbers (Azure ML never reuses a version number, "
+        "and the retired container keeps its count); MLflow's SQL registry starts again at 1.",
+        {"prompt_delete": ("register-after-delete",)},
+        lambda ours, theirs: isinstance(ours, dict) and isinstance(theirs, dict)
+        and int(ours["version"]) > int(theirs["version"]) and {**ours, "version": theirs["version"]} == theirs,
+    ),
+    Difference(
+        "prompt-file-held-tags",
+        "A prompt value over 1,000 characters (template, response format, model config) is kept in the version's "
+        "files, which cannot change once the version exists: setting such a value later, or deleting one kept "
+        "there, is refused (INVALID_PARAMETER_VALUE: register a new prompt version). MLflow's SQL registry changes "
+        "the version in place (its docs call prompt versions immutable).",
+        {"prompt_limits": ("set-long-template-tag", "delete-file-held-template")},
+        lambda ours, theirs: theirs is None and isinstance(ours, Error) and ours.code == "INVALID_PARAMETER_VALUE"
+        and "Register a new prompt version" in ours.message,
     ),
 ]
 

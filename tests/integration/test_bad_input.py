@@ -21,7 +21,6 @@ from typing import Any, Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mlflow.entities.model_registry import RegisteredModelTag
 from mlflow.exceptions import MlflowException
 
 pytestmark = pytest.mark.emulator_only(
@@ -627,11 +626,6 @@ UNSUPPORTED_OPERATIONS = [
     bad("rename-model", lambda c: c.client.rename_registered_model(c.name, c.missing), UNSUPPORTED,
         "cannot be renamed"),
     bad("delete-model", lambda c: c.client.delete_registered_model(c.name), UNSUPPORTED, "cannot be deleted"),
-    bad("create-prompt-as-tagged-model-store",
-        lambda c: c.store.create_registered_model(c.missing, tags=[RegisteredModelTag("mlflow.prompt.is_prompt",
-                                                                                      "true")]),
-        UNSUPPORTED, "prompt registry", offline=True),
-    bad("create-prompt-store", lambda c: c.store.create_prompt("p"), UNSUPPORTED, "prompt registry", offline=True),
     bad("create-webhook-store", lambda c: c.store.create_webhook("w", "https://example.com/hook", []), UNSUPPORTED,
         "webhooks", offline=True),
 ]

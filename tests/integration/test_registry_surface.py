@@ -241,29 +241,16 @@ def test_tag_validation(client, registered):
         store.set_model_version_tag(registered, "1", ModelVersionTag("k" * 300, "v"))
 
 
-def test_prompts_refused_clearly(client):
-    import mlflow
+def test_prompt_tag_is_an_ordinary_tag_without_mlflow_prompts(client, model_name):
+    """An MLflow without the prompt API (2.16) treats ``mlflow.prompt.is_prompt`` as an ordinary tag, as its SQL
+    registry does: the model is created, read and found. (With the API: tests/conformance/test_prompts.py.)"""
+    from mlflow_azureml_registry import prompts
 
-    register = getattr(getattr(mlflow, "genai", None), "register_prompt", None)
-    if register is None:
-        pytest.skip("no prompt registry in this MLflow")
-    with pytest.raises(MlflowException) as info:
-        register(name="greeting", template="Hello {{name}}")
-    assert info.value.error_code == "NOT_IMPLEMENTED"
-
-
-def test_prompt_tagged_registered_models_are_refused_before_any_io(workspace, model_name):
-    """MLflow 2.21-3.0 register prompts as tagged registered models, bypassing the prompt methods."""
-    from mlflow.entities.model_registry import RegisteredModelTag
-
-    from mlflow_azureml_registry.store import AzureMLRegistryStore
-
-    store = AzureMLRegistryStore(workspace.registry_uri())
-    mark = len(workspace.requests)
-    with pytest.raises(MlflowException) as info:
-        store.create_registered_model(model_name, tags=[RegisteredModelTag("mlflow.prompt.is_prompt", "true")])
-    assert info.value.error_code == "NOT_IMPLEMENTED"
-    assert workspace.requests[mark:] == []
+    if prompts.supported():
+        pytest.skip("this MLflow has the prompt API: prompts are covered by tests/conformance/test_prompts.py")
+    client.create_registered_model(model_name, tags={"mlflow.prompt.is_prompt": "true"})
+    assert client.get_registered_model(model_name).tags == {"mlflow.prompt.is_prompt": "true"}
+    assert [m.name for m in client.search_registered_models(f"name = '{model_name}'")] == [model_name]
 
 
 def test_version_number_filters_compare_numerically(client, model_name, sklearn_model_dir):

@@ -8,7 +8,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.store.model_registry.abstract_store import AbstractStore
 
-from mlflow_azureml_registry import session
+from mlflow_azureml_registry import prompts, session
 from mlflow_azureml_registry.artifacts import AzureMLArtifactRepository
 from mlflow_azureml_registry.store import AzureMLRegistryStore
 
@@ -21,6 +21,8 @@ def _public_and_contract_methods(cls):
         for name, member in inspect.getmembers(cls, predicate=inspect.isfunction)
         if not name.startswith("__")
         and name not in {"_await_model_version_creation_impl", "_parse_experiment_id_filter"}
+        # MLflow 3's prompt methods are inherited on purpose: they run on the store's model methods (prompts.py)
+        and "prompt" not in name
     }
 
 
@@ -43,9 +45,9 @@ def test_create_model_version_names_local_model_path_explicitly():
     ("call", "expected"),
     [
         (lambda s: s.rename_registered_model("m", "n"), "cannot be renamed"),
-        (lambda s: s.delete_registered_model("m"), "cannot be deleted"),
-        (lambda s: s.create_prompt("p"), "prompt registry is not supported"),
-        (lambda s: s.search_prompts(), "prompt registry is not supported"),
+        pytest.param(lambda s: s.delete_registered_model("m"), "cannot be deleted", marks=pytest.mark.skipif(
+            prompts.supported(), reason="with MLflow's prompt API, deleting a name reads it first: an empty prompt "
+            "is retired, a model refused (tests/conformance/test_prompts.py)")),
         (lambda s: s.create_webhook("w", "https://x", []), "webhooks are not supported"),
     ],
 )
@@ -81,6 +83,11 @@ def test_rename_and_delete_messages_say_what_to_do_instead():
     with pytest.raises(MlflowException) as info:
         store.rename_registered_model("old", "new")
     assert "copy_model_version" in info.value.message and "'new'" in info.value.message
+    if prompts.supported():  # the name is read first (an empty prompt is retired); a model gets this message
+        from mlflow_azureml_registry.unsupported import DELETE_MODEL_MESSAGE
+
+        assert "delete_model_version('old'" in DELETE_MODEL_MESSAGE.format(name="old")
+        return
     with pytest.raises(MlflowException) as info:
         store.delete_registered_model("old")
     assert "delete_model_version('old'" in info.value.message
