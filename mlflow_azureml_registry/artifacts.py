@@ -221,8 +221,9 @@ class AzureMLArtifactRepository(ArtifactRepository):
         root = self.location.path + "/"
         with azure_errors():
             folder = self._folder()
-            # A path with nothing under it may be a single file, e.g. "MLmodel".
-            entries, expected = self._entries(folder, prefix, single_file=bool(artifact_path))
+            # A path with nothing under it may be a single file, e.g. "MLmodel"; so may the location itself: a
+            # version the Azure ML SDK or CLI made from one file (`az ml model create --path model.pkl`) is a file.
+            entries, expected = self._entries(folder, prefix, single_file=True)
             if not entries:
                 raise MlflowException(
                     f"No artifacts found at {self.location.child(artifact_path).artifact_uri}",
@@ -230,8 +231,12 @@ class AzureMLArtifactRepository(ArtifactRepository):
                 )
             destination = Destination(dst_root)
             plan = []
+            whole_file = [name for name, _ in entries] == [self.location.path]  # the location is one file
             for name, size in entries:
-                relative = name[len(root):] if name.startswith(root) else name
+                if whole_file:
+                    relative = posixpath.basename(name)
+                else:
+                    relative = name[len(root):] if name.startswith(root) else name
                 plan.append((name, size, destination.join(relative)))
             undo = _Undo(dst_root.resolve(), [dest for _, _, dest in plan])
             try:
@@ -240,6 +245,8 @@ class AzureMLArtifactRepository(ArtifactRepository):
             except BaseException:
                 undo()  # a failed download leaves nothing of the model behind, and touches nothing else
                 raise
+        if whole_file:  # as MLflow's repositories answer for a file: its local path
+            return str(dst_root / posixpath.basename(self.location.path))
         return str(dst_root / artifact_path) if artifact_path else str(dst_root)
 
     # -- write (refused) ----------------------------------------------------------------------------
