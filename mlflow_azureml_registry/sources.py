@@ -376,6 +376,11 @@ def check_source(source: Any, local_model_path: Any = None) -> str:
         raise _invalid(f"source {short(source)} contains a NUL character")
     if local_model_path is not None and (not isinstance(local_model_path, str) or "\x00" in local_model_path):
         raise _invalid(f"local_model_path must be a path, got {short(local_model_path)}")
+    try:  # every later step parses the source as a URI: one that cannot be parsed is refused here, once
+        urlsplit(source)
+        urlparse(source)
+    except ValueError as exc:  # e.g. "runs://[x/1": Python's URL parser refuses an unclosed IPv6 host
+        raise _invalid(f"Invalid source {short(source)}: {exc}") from None
     if source.startswith(("azureml-registry:", "azureml://registries/")) and ("?" in source or "#" in source):
         from .uri import quote_input
 
