@@ -12,7 +12,8 @@ Against Azure (the identity needs to read models in the source and write them in
     export TARGET_WORKSPACE_URI=azureml-registry://subscriptions/<sub>/resourceGroups/<rg>/workspaces/<test-ws>
     python examples/copy_between_workspaces.py
 Against the local workspace, the source is ``MLFLOW_REGISTRY_URI`` (``local-ws``) and the target its second
-workspace, ``local-ws-2``. ``MODEL_NAME`` sets the model's name (default: ``copied-<random suffix>``).
+workspace, ``local-ws-2``. ``MODEL_NAME`` sets the model's name (default: ``copied-<random suffix>``). Runs go to
+a temporary SQLite store, deleted at the end; the versions stay in both workspaces.
 """
 
 from __future__ import annotations
@@ -42,20 +43,25 @@ def _uris() -> tuple[str, str]:
 def main() -> None:
     source, target = _uris()
     name = os.environ.get("MODEL_NAME") or f"copied-{uuid.uuid4().hex[:6]}"
-    workdir = tempfile.mkdtemp(prefix="copy-")
-    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("examples", f"{workdir}/artifacts"))
+    with tempfile.TemporaryDirectory(prefix="copy-") as workdir:  # the runs' store and the loaded model's files
+        mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+        mlflow.set_experiment(experiment_id=mlflow.create_experiment("examples", f"{workdir}/artifacts"))
+        steps(name, source, target, workdir)
 
+
+def steps(name: str, source: str, target: str, workdir: str) -> None:
+    """The four steps: register in ``source``, copy to ``target`` by number, load the copy, copy by alias."""
     # 1. Train and register in the source workspace, with a description, tags and an alias.
     mlflow.set_registry_uri(source)
     X, y = load_iris(return_X_y=True, as_frame=True)
     model = LogisticRegression(max_iter=500).fit(X, y)
     with mlflow.start_run() as run:
         if int(mlflow.__version__.split(".")[0]) >= 3:
-            mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+            info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
         else:
-            mlflow.sklearn.log_model(model, artifact_path="model", input_example=X.head(2))
-    original = mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags={"validated": "yes"})
+            info = mlflow.sklearn.log_model(model, artifact_path="model", input_example=X.head(2))
+    # MLflow 3: info.model_uri is models:/m-<id>, the logged model; MLflow 2: runs:/<run>/model.
+    original = mlflow.register_model(info.model_uri, name, tags={"validated": "yes"})
     source_client = MlflowClient(registry_uri=source)
     source_client.update_model_version(name, original.version, "validated on the 2024 holdout")
     source_client.set_registered_model_alias(name, "candidate", original.version)
@@ -72,7 +78,7 @@ def main() -> None:
     print(f"2. target workspace: {name} version {copy.version}, description {copy.description!r}, tags {copy.tags}")
 
     # 3. Load the copy from the target workspace (models:/ resolves against the global registry URI).
-    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{copy.version}")
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{copy.version}", dst_path=workdir)  # else a new temp folder
     predictions = [int(p) for p in loaded.predict(X.head(3))]
     assert predictions == [int(p) for p in model.predict(X.head(3))], predictions
     print(f"3. loaded models:/{name}/{copy.version} from the target: predictions {predictions}")

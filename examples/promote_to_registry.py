@@ -6,6 +6,8 @@ Against the local workspace (README, first command), everything has a default. A
     export ORG_REGISTRY_URI=azureml-registry://registries/<registry>
     export PROD_WORKSPACE_URI=azureml-registry://subscriptions/<sub>/resourceGroups/<rg>/workspaces/<prod-ws>
     python examples/promote_to_registry.py
+``MODEL_NAME`` sets the model's name (default: ``credit-<random suffix>``). Runs go to a temporary SQLite store,
+deleted at the end; the versions stay in the dev workspace, the registry and the production workspace.
 """
 
 from __future__ import annotations
@@ -35,19 +37,26 @@ def _uris() -> tuple[str, str, str]:
 def main() -> None:
     dev, org, prod = _uris()
     name = os.environ.get("MODEL_NAME") or f"credit-{uuid.uuid4().hex[:6]}"
-    workdir = tempfile.mkdtemp(prefix="promote-")
-    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+    with tempfile.TemporaryDirectory(prefix="promote-") as workdir:  # the runs' store; the fresh process's files
+        mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+        mlflow.set_experiment(experiment_id=mlflow.create_experiment("examples", f"{workdir}/artifacts"))
+        steps(name, dev, org, prod, workdir)
 
+
+def steps(name: str, dev: str, org: str, prod: str, workdir: str) -> None:
+    """The four steps: register in ``dev``, promote to ``org``, load from it in a fresh process, copy to ``prod``."""
     # 1. Train and register in the dev workspace.
     mlflow.set_registry_uri(dev)
     X, y = load_iris(return_X_y=True, as_frame=True)
     with mlflow.start_run() as run:
         model = LogisticRegression(max_iter=500).fit(X, y)
         if int(mlflow.__version__.split(".")[0]) >= 3:
-            mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
+            info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(2))
         else:
-            mlflow.sklearn.log_model(model, artifact_path="model", input_example=X.head(2))
-    dev_version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags={"quality": "gold"})
+            info = mlflow.sklearn.log_model(model, artifact_path="model", input_example=X.head(2))
+    # MLflow 3: info.model_uri is models:/m-<id>, the logged model; MLflow 2: runs:/<run>/model.
+    dev_version = mlflow.register_model(info.model_uri, name, tags={"quality": "gold"})
+    assert dev_version.run_id == run.info.run_id, dev_version
     MlflowClient().update_model_version(name, dev_version.version, "trained in dev")
     print(f"1. dev workspace: {name} version {dev_version.version}")
 
@@ -62,7 +71,7 @@ def main() -> None:
         f"""
         import mlflow
         from sklearn.datasets import load_iris
-        model = mlflow.pyfunc.load_model("models:/{name}@champion")
+        model = mlflow.pyfunc.load_model("models:/{name}@champion", dst_path={workdir!r})
         print(list(model.predict(load_iris(as_frame=True).data.head(3))))
         """
     )
@@ -71,7 +80,7 @@ def main() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     print(f"3. fresh process, registry URI only: predictions {loaded.stdout.strip()}")
 
-    # And into the production workspace, by alias.
+    # 4. And into the production workspace, by alias.
     prod_client = MlflowClient(registry_uri=prod)
     try:
         prod_client.create_registered_model(name)

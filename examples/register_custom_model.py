@@ -8,7 +8,9 @@ fetched with ``mlflow.artifacts.download_artifacts("models:/...")`` and loaded b
     export MLFLOW_REGISTRY_URI=azureml-registry://subscriptions/<sub>/resourceGroups/<rg>/workspaces/<ws>
     python examples/register_custom_model.py         # pip install azure-ai-ml: step 2 shows Azure ML's view
 
-``MODEL_NAME`` sets the registered model's name (default: ``custom-<random suffix>``).
+``MODEL_NAME`` sets the registered model's name (default: ``custom-<random suffix>``). The folder, its download
+and the tracking store (a SQLite file, when ``MLFLOW_TRACKING_URI`` is unset) are in a temporary folder, deleted
+at the end.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ def main() -> None:
     if not registry_uri.startswith("azureml-registry://"):
         raise SystemExit("Set MLFLOW_REGISTRY_URI (see README: `mlflow-azureml-registry local` prints it)")
     name = os.environ.get("MODEL_NAME") or f"custom-{uuid.uuid4().hex[:6]}"
-    workdir = Path(tempfile.mkdtemp(prefix="custom-model-"))
-    if not os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow 3 opens the tracking store too: keep it out of ./
-        mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
-    mlflow.set_registry_uri(registry_uri)
+    with tempfile.TemporaryDirectory(prefix="custom-model-") as workdir:
+        if not os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow 3 opens the tracking store too: keep it out of ./
+            mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+        mlflow.set_registry_uri(registry_uri)
+        steps(name, registry_uri, Path(workdir))
 
+
+def steps(name: str, registry_uri: str, workdir: Path) -> None:
+    """The four steps; ``workdir`` holds the model folder and its download."""
     # 1. A model folder of your own: a pickle, its settings, a README. No MLmodel file.
     X, y = load_iris(return_X_y=True)
     folder = workdir / "iris_tree"

@@ -1,9 +1,12 @@
 """The examples run as a user runs them: a fresh process, with only the local workspace's printed environment.
 
 Each example prints numbered lines; the tests check them and then what Azure ML holds (the local workspace's
-state), so an example that prints the right words over the wrong result still fails. The notebook runs in a
-Jupyter kernel of this venv, through nbclient, with a kernel spec, connection file and IPython folder in the
-test's temporary folder (nothing is written to the home folder).
+state), so an example that prints the right words over the wrong result still fails. Each runs with ``TMPDIR`` a
+fresh empty folder, which must be empty again when it ends (an example cleans up what it made), and its stderr
+must not hold MLflow 3's warning for a ``runs:/`` URI that is not in the run's artifacts (the examples register
+``log_model``'s ``model_uri``). The notebook runs in a Jupyter kernel of this venv, through nbclient, with a
+kernel spec, connection file and IPython folder in the test's temporary folder (nothing is written to the home
+folder).
 """
 
 from __future__ import annotations
@@ -30,19 +33,40 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WORKSPACE, SECOND_WORKSPACE = "local-ws", "local-ws-2"
 
 
-def _env(workspace, **extra: str) -> dict[str, str]:
-    """This process's environment without MLflow's settings, plus the local workspace's printed variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+# MLflow 3's warning when register_model gets runs:/<run>/<path> and the run's artifacts hold no model there.
+RUNS_URI_WARNING = "has no artifacts at artifact path"
+
+
+def _env(workspace, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """This process's environment without MLflow's settings, plus the local workspace's printed variables.
+
+    ``TMPDIR`` is ``tmp_path/tmp``, created empty (:func:`_assert_cleaned_up` checks it). The plugin's write locks
+    (``MLFLOW_AZUREML_LOCK_DIR``) go to ``tmp_path/locks``: that per-user folder is meant to outlive a process.
+    """
+    # AZUREML_*: what an in-process MLClient of an earlier test left (AZUREML_CURRENT_CLOUD) is not the user's
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AZUREML_"))}
     env.update(workspace.env)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # examples import examples/azure_ml_view.py: no __pycache__ in the repo
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    env["MLFLOW_AZUREML_LOCK_DIR"] = str(tmp_path / "locks")
     env.update(extra)
     return env
 
 
+def _assert_cleaned_up(tmp_path: Path) -> None:
+    """Nothing is left in the example's ``TMPDIR`` (its temporary folders, MLflow's downloads, a server's files)."""
+    left = sorted(p.name for p in (tmp_path / "tmp").iterdir())
+    assert left == [], f"left in TMPDIR: {left}"
+
+
 def _run(workspace, script: str, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
-    """Run ``examples/<script>``; on timeout it gets SIGTERM first, so an example stops the servers it started."""
+    """Run ``examples/<script>``; on timeout it gets SIGTERM first, so an example stops the servers it started.
+
+    Checks it exits 0 with no traceback and no :data:`RUNS_URI_WARNING` on stderr, and cleans up its ``TMPDIR``.
+    """
     command = [sys.executable, str(EXAMPLES / script)]
-    with subprocess.Popen(command, env=_env(workspace, **extra), cwd=tmp_path, stdout=subprocess.PIPE,
+    with subprocess.Popen(command, env=_env(workspace, tmp_path, **extra), cwd=tmp_path, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True) as process:
         try:
             stdout, stderr = process.communicate(timeout=600)
@@ -56,6 +80,8 @@ def _run(workspace, script: str, tmp_path: Path, **extra: str) -> subprocess.Com
     done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     assert done.returncode == 0, f"{script} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     assert "Traceback" not in done.stderr, done.stderr[-4000:]
+    assert RUNS_URI_WARNING not in done.stderr, [line for line in done.stderr.splitlines() if RUNS_URI_WARNING in line]
+    _assert_cleaned_up(tmp_path)
     return done
 
 
@@ -89,9 +115,18 @@ def test_promotion_example_runs_the_three_step_flow(workspace, tmp_path, model_n
         assert facts["mlflow.runId"] and facts["mlflow.promotedFrom"].endswith("/versions/1")
 
 
-@pytest.mark.parametrize("script", ["quickstart.py"])
-def test_other_examples_run(workspace, tmp_path, script):
-    _run(workspace, script, tmp_path)
+def test_quickstart(workspace, tmp_path, model_name):
+    done = _run(workspace, "quickstart.py", tmp_path, MODEL_NAME=model_name)
+    lines = _steps(done.stdout, 4)
+    run_id = re.match(r"logged run (\w+): (models:/m-|runs:/)", lines[0]).group(1)
+    assert lines[1] == f"registered {model_name} version 1 (run {run_id})"
+    assert lines[2].startswith(f"loaded models:/{model_name}/1: predictions [")
+    assert lines[3].startswith(f"Azure ML's SDK sees {model_name}:1 type=mlflow_model stage=Development files=[")
+    # Azure ML's side: an MLflow model of the run, with the example's tag.
+    version = _version(workspace, model_name, "1")
+    assert version["modelType"] == "mlflow_model" and "sklearn" in version["flavors"]
+    assert version["properties"]["mlflow.runId"] == run_id
+    assert version["tags"] == {"team": "quickstart"}
 
 
 def test_register_from_a_tracking_server_that_is_not_azure_ml(workspace, tmp_path, model_name):
@@ -181,17 +216,25 @@ def test_stages_and_aliases_notebook(workspace, tmp_path, model_name, monkeypatc
     kernels = KernelSpecManager(kernel_dirs=[str(spec.parent)])
     manager = KernelManager(kernel_name="python3", kernel_spec_manager=kernels,
                             connection_file=str(tmp_path / "jupyter" / "connection.json"))
-    env = _env(workspace, MODEL_NAME=model_name, PYTHONPATH=str(EXAMPLES), IPYTHONDIR=str(tmp_path / "ipython"))
+    env = _env(workspace, tmp_path, MODEL_NAME=model_name, PYTHONPATH=str(EXAMPLES),
+               IPYTHONDIR=str(tmp_path / "ipython"))
     committed = nbformat.read(EXAMPLES / "stages_and_aliases.ipynb", as_version=4)
     assert all(not cell.get("outputs") and not cell.get("execution_count") for cell in committed.cells if
                cell.cell_type == "code"), "commit the notebook with its outputs cleared"
     notebook = nbformat.from_dict(committed)
-    NotebookClient(notebook, km=manager, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    try:
+        NotebookClient(notebook, km=manager, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute(
+            env=env
+        )
+    finally:  # NotebookClient stops only a kernel it started; this one is the test's to stop
+        if manager.has_kernel:
+            manager.shutdown_kernel()
 
-    stdout = "".join(
-        out["text"] for cell in notebook.cells for out in cell.get("outputs", [])
-        if out.get("output_type") == "stream" and out.get("name") == "stdout"
-    )
+    streams = [out for cell in notebook.cells for out in cell.get("outputs", []) if out.get("output_type") == "stream"]
+    stdout = "".join(out["text"] for out in streams if out.get("name") == "stdout")
+    stderr = "".join(out["text"] for out in streams if out.get("name") == "stderr")
+    assert RUNS_URI_WARNING not in stderr, stderr[-4000:]
+    _assert_cleaned_up(tmp_path)
     lines = _steps(stdout, 6)
     assert f"model {model_name} in {workspace.registry_uri()}" in lines[0]
     assert lines[2].startswith(f"models:/{model_name}@champion is version 1: predictions")
