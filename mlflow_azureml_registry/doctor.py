@@ -14,9 +14,12 @@ machine):
 9. which installed plugins claim the plugin's scheme (and whether Microsoft's ``azureml-mlflow`` is beside it).
 
 A check whose prerequisite failed is shown as skipped. Each line is ``ok``, ``warn``, ``FAIL`` or ``skip``, the
-check, what was found, and for ``warn`` and ``FAIL`` what to do. Exit code 1 when any check failed, else 0; 2 for
-bad arguments. Secrets never reach the output: SAS signatures and account keys are masked, and the token and the
-datastore secrets the run saw are replaced wherever they would appear.
+check, what was found, and for ``warn`` and ``FAIL`` what to do. Exit code 2 for bad arguments, which includes no
+URI at all and a URI that does not parse (every check still runs and prints its line); else 1 when any check
+failed, else 0. When the reader goes away early (``doctor | head -2``), the run stops quietly: exit code 1 if a check
+printed so far had failed (2 for the URI), else 0, so a pipe cut short never looks like a failed check. Secrets never
+reach the output: SAS signatures and account keys are masked, and the token and the datastore secrets the run saw
+are replaced wherever they would appear.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class Result:
     blocks: bool = False
     """For ``skip``: True when it was skipped because a prerequisite failed (its own dependents skip too); False
     when it does not apply (a registry has no datastore), which does not stop the checks after it."""
+    cause: tuple[str, ...] = ()
+    """For a blocked ``skip``: the checks that failed, however far up the chain of prerequisites."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,9 @@ class Check:
     run: Callable[[Any], Result]
     needs: tuple[str, ...] = ()
     """Titles of the checks it depends on."""
+    applies: Optional[Callable[[Any], Optional[str]]] = None
+    """Why the check does not apply to this target (None: it does); asked before its prerequisites, so that a check
+    that does not apply says so even when they failed."""
 
 
 @dataclass
@@ -61,6 +69,8 @@ class Context:
     secrets: list[str] = field(default_factory=list)
     """Values that must never be printed (the token, a datastore SAS or key)."""
     closers: list[Callable[[], None]] = field(default_factory=list)
+    results: dict[str, Result] = field(default_factory=dict)
+    """Each check's result, by title, as the run goes."""
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -79,8 +89,8 @@ def checks() -> list[Check]:
         Check("credential", azure.check_credential),
         Check("reachable", azure.check_reachable, needs=("URI", "credential")),
         Check("permissions", azure.check_permissions, needs=("reachable",)),
-        Check("datastore", azure.check_datastore, needs=("reachable",)),
-        Check("storage", storage.check_storage, needs=("datastore",)),
+        Check("datastore", azure.check_datastore, needs=("reachable",), applies=azure.datastore_applies),
+        Check("storage", storage.check_storage, needs=("reachable", "datastore")),
         Check("clock", local.check_clock),
         Check("MLflow", local.check_mlflow),
         Check("plugins", local.check_plugins),
@@ -88,16 +98,20 @@ def checks() -> list[Check]:
 
 
 def run(context: Context, out: TextIO) -> int:
-    """Run every check, print one line each and a summary to ``out``; return the exit code (1 if any failed)."""
+    """Run every check, print one line each and a summary to ``out``; return the exit code: 2 when the URI check
+    failed (no URI, or one that does not parse: bad arguments), else 1 if any check failed, else 0."""
     from .credentials import redact
 
-    results: dict[str, Result] = {}
+    results = context.results
     all_checks = checks()
     width = max(len(c.title) for c in all_checks)
     for number, check in enumerate(all_checks, 1):
-        blocked = [n for n in check.needs if results[n].status == FAIL or results[n].blocks]
-        if blocked:
-            result = Result(SKIP, f"not checked: {' and '.join(blocked)} did not pass", blocks=True)
+        cause = tuple(dict.fromkeys(c for n in check.needs for c in _failed_cause(n, results[n])))
+        reason = _not_applicable(check, context) if check.applies is not None else None
+        if reason is not None:
+            result = Result(SKIP, f"does not apply: {reason}")
+        elif cause:
+            result = Result(SKIP, f"not checked: {' and '.join(cause)} did not pass", blocks=True, cause=cause)
         else:
             result = _run_one(check, context)
         results[check.title] = result
@@ -110,7 +124,23 @@ def run(context: Context, out: TextIO) -> int:
         f"{len(results)} checks: {counts[OK]} ok, {counts[WARN]} warn, {counts[FAIL]} failed, {counts[SKIP]} skipped",
         file=out,
     )
+    if results["URI"].status == FAIL:
+        return 2
     return 1 if counts[FAIL] else 0
+
+
+def _failed_cause(title: str, result: Result) -> tuple[str, ...]:
+    """The failed checks behind a prerequisite that did not pass (itself when it failed), else ()."""
+    if result.status == FAIL:
+        return (title,)
+    return (result.cause or (title,)) if result.blocks else ()
+
+
+def _not_applicable(check: Check, context: Context) -> Optional[str]:
+    try:
+        return check.applies(context) if check.applies is not None else None
+    except Exception:  # noqa: BLE001 - unknown (e.g. no target yet): the check's prerequisites decide
+        return None
 
 
 def _run_one(check: Check, context: Context) -> Result:
@@ -163,9 +193,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         print(f"mlflow-azureml-registry doctor {_shown_uri(args.registry_uri)}", flush=True)
         return run(context, sys.stdout)
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, failing only for what failed
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit; it must not fail again
-        return 1
+        if context.results.get("URI", Result(OK, "")).status == FAIL:
+            return 2
+        return 1 if any(r.status == FAIL for r in context.results.values()) else 0
     finally:
         context.close()
         identity_log.propagate = propagate

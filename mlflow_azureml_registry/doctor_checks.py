@@ -17,6 +17,7 @@ from . import credentials, settings
 from .azure import errors as az
 from .azure.workspace import RegistryRef
 from .doctor import FAIL, OK, SKIP, WARN, Context, Result
+from .doctor_advice import CREDENTIAL_FIX, NETWORK_FIX, ROLE, forbidden_fix, is_timeout, token_refused_fix
 from .registration import UPLOAD_DATASTORE  # where model files are uploaded (and write leases kept)
 
 WRITE_ACTIONS = {
@@ -28,18 +29,6 @@ WRITE_ACTIONS = {
 }
 """Azure RBAC actions a registration needs (operation names of Azure ML's activity log; the built-in roles AzureML
 Data Scientist and AzureML Registry User grant them)."""
-ROLE = {"workspace": "AzureML Data Scientist", "registry": "AzureML Registry User"}
-
-CREDENTIAL_FIX = (
-    "sign in with `az login` (a workstation); or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET (a "
-    "service principal) or AZURE_FEDERATED_TOKEN_FILE (workload identity); or run on Azure with a managed identity; "
-    "or call mlflow_azureml_registry.configure(credential=...) in the process (README, Credentials)"
-)
-NETWORK_FIX = (
-    "check the network path to it: HTTPS_PROXY/NO_PROXY for a proxy, REQUESTS_CA_BUNDLE for a TLS-inspecting one, "
-    "DNS for a private endpoint, and MLFLOW_AZUREML_RESOURCE_MANAGER_URL in a sovereign cloud"
-)
-
 
 def _http() -> settings.HttpSettings:
     found = settings.http_settings()
@@ -70,7 +59,8 @@ def check_uri(ctx: Context) -> Result:
     if isinstance(target, RegistryRef):
         where = (f"in subscription {target.subscription_id}, resource group {target.resource_group}; "
                  if target.located else "")
-        return Result(OK, f"Azure ML registry {target.name!r} ({where}found through registry discovery)")
+        return Result(OK, f"Azure ML registry {target.name!r} ({where}to be looked up through registry discovery: "
+                          "check 3 says whether it exists)")
     return Result(OK, f"workspace {target.name!r} in subscription {target.subscription_id}, resource group "
                       f"{target.resource_group}; requests go to {endpoint}")
 
@@ -91,15 +81,38 @@ def check_credential(ctx: Context) -> Result:
     member = getattr(credential, "_successful_credential", None)  # azure-identity: the chain's member that answered
     if member is not None:
         source += f" -> {type(member).__name__}"
-    left = token.expires_on - time.time()
-    if left <= 0:
-        return Result(FAIL, f"{source}: its token expired {-left / 60:.0f} min ago", "sign in again")
     claims = token_claims(token.token)
+    static = isinstance(credential, credentials.StaticTokenCredential)
+    expiry, said_by = _expiry(token, claims, static)
+    if expiry is not None and expiry <= time.time():
+        fix = ("export the lines `mlflow-azureml-registry local` printed (its token changes at every start)"
+               if static else f"sign in again; {CREDENTIAL_FIX}")
+        return Result(FAIL, f"{source}: its token expired {_ago(time.time() - expiry)} ({said_by})", fix)
+    valid = f"valid {_duration(expiry - time.time())} ({said_by})" if expiry is not None else said_by
     if claims is None:
-        return Result(WARN, f"{source}: a token, which is not a JWT, so whom it is for cannot be read "
-                            f"(valid {_duration(left)})",
+        return Result(WARN, f"{source}: a token, which is not a JWT, so whom it is for cannot be read ({valid})",
                       "Entra ID tokens for Resource Manager are JWTs: check that the credential is the one you mean")
-    return Result(OK, f"{source}: {describe_claims(claims)}; valid {_duration(left)}")
+    return Result(OK, f"{source}: {describe_claims(claims)}; {valid}")
+
+
+def _expiry(token: Any, claims: Optional[dict[str, Any]], static: bool) -> tuple[Optional[float], str]:
+    """When the token expires (Unix time) and who says so: a JWT's own ``exp`` claim (RFC 7519 §4.1.4) when it has
+    one; else the credential's ``expires_on``, except for the local token's credential, which makes that up (now +
+    1 h, credentials.py), so the expiry is then unknown."""
+    exp = claims.get("exp") if claims else None
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        return float(exp), "the token's exp claim"
+    if static:
+        return None, "expiry unknown: the token carries none"
+    return float(token.expires_on), "as the credential reports"
+
+
+def _ago(seconds: float) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days ago"
+    if seconds >= 7200:
+        return f"{seconds / 3600:.0f} hours ago"
+    return f"{max(seconds, 0) / 60:.0f} min ago"
 
 
 def _credential_source(credential: Any, endpoint: str) -> str:
@@ -154,7 +167,8 @@ def _duration(seconds: float) -> str:
 # ------------------------------------------------------------------------------------------------ 3. reachable
 def check_reachable(ctx: Context) -> Result:
     """A workspace: its model list's first page. A registry: registry discovery, then the same on its regional
-    endpoint. A 403 passes here (the service answered; check 4 reports it)."""
+    endpoint. A 403 is a ``warn`` here (the service answered; check 4 reports the refusal); a timeout is remembered,
+    so that the clock check does not wait for the same endpoint again."""
     target, credential = ctx.values["target"], ctx.values["credential"]
     endpoint = settings.resource_manager_url()
     if isinstance(target, RegistryRef):
@@ -166,7 +180,7 @@ def check_reachable(ctx: Context) -> Result:
         try:
             located = gateway.workspace
         except az.AzureMLError as exc:
-            return _control_plane_failure(exc, f"registry discovery at {discovery}", ctx, "registry")
+            return _control_plane_failure(exc, f"registry discovery at {discovery}", ctx, "registry", discovery)
         where = (f"{located.name!r} found by registry discovery (subscription {located.subscription_id}, resource "
                  f"group {located.resource_group})")
     else:
@@ -181,31 +195,52 @@ def check_reachable(ctx: Context) -> Result:
     try:
         ctx.values["first_model"] = next(iter(gateway.models.list_containers(page_size=1)), None)
     except az.Forbidden as exc:
+        # Not "ok": Resource Manager answers 403 for a workspace that does not exist as for one the identity may not
+        # read (local/FIDELITY.md, Workspaces), so the network path works but the target is not confirmed. Not a
+        # FAIL either: check 4 reports the refusal, once.
         ctx.values["read_error"] = exc
-        return Result(OK, f"{target.kind} {where} answered (HTTP 403: this identity's access is checked next)")
+        return Result(WARN, f"{target.kind} {where}: Resource Manager answered, HTTP 403 (the {target.kind} may not "
+                            "exist, or this identity may not read it: check 4)",
+                      f"check the {target.kind}'s name in the URI first (check 4 says how)")
     except az.AzureMLError as exc:
-        return _control_plane_failure(exc, f"{target.kind} {target.name!r}", ctx, target.kind)
+        if isinstance(target, RegistryRef):
+            endpoint = "its regional endpoint"
+        return _control_plane_failure(exc, f"{target.kind} {target.name!r}", ctx, target.kind, endpoint)
     at = "its regional endpoint" if isinstance(target, RegistryRef) else endpoint
     return Result(OK, f"{target.kind} {where} answered at {at} in {(time.monotonic() - started) * 1000:.0f} ms")
 
 
-def _control_plane_failure(exc: az.AzureMLError, what: str, ctx: Context, kind: str) -> Result:
+def _control_plane_failure(exc: az.AzureMLError, what: str, ctx: Context, kind: str, endpoint: str) -> Result:
     text = failure_text(exc)
     if isinstance(exc, az.Unauthenticated):
-        local = isinstance(ctx.values.get("credential"), credentials.StaticTokenCredential)
-        fix = (f"{settings.LOCAL_TOKEN} is not the token this local workspace issued: export the lines "
-               "`mlflow-azureml-registry local` printed (they change at every start)") if local else (
-               "the service refused the token: sign in again, and check that the credential's tenant is the "
-               f"{kind}'s (a token from another tenant is refused); {CREDENTIAL_FIX}")
-        return Result(FAIL, f"{what}: the token was refused: {text}", fix)
+        return Result(FAIL, f"{what}: the token was refused: {text}",
+                      token_refused_fix(ctx.values.get("credential"), kind))
     if isinstance(exc, az.Forbidden):
-        return Result(FAIL, f"{what}: {text}", f"ask for a role on the {kind} such as {ROLE[kind]}")
+        return Result(FAIL, f"{what}: {text}", forbidden_fix(kind))
     if isinstance(exc, az.NotFound):
+        listing = "`az ml registry list`" if kind == "registry" else "`az ml workspace list -g <resource group>`"
         return Result(FAIL, f"{what}: not found: {text}",
-                      f"check the URI's names (subscription, resource group, {kind}): `az ml {kind} show` lists them")
+                      f"check the URI's names (subscription, resource group, {kind}): {listing} shows them")
     if exc.status is None:
+        if is_timeout(exc):
+            ctx.values.setdefault("timed_out", set()).add(_origin(endpoint))
+            return Result(FAIL, f"{what}: timed out, no answer from {endpoint}: {text}",
+                          f"it accepts connections and does not answer: {NETWORK_FIX}")
         return Result(FAIL, f"{what}: {text}", NETWORK_FIX)
     return Result(FAIL, f"{what}: {text}", "the service is failing or throttling: try again in a few minutes")
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, lower-cased (how the clock check knows it is the same endpoint)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def timed_out(ctx: Context, url: str) -> bool:
+    """Whether an earlier check of this run waited in vain for an answer from ``url``'s endpoint."""
+    return _origin(url) in ctx.values.get("timed_out", set())
 
 
 # ------------------------------------------------------------------------------------------------ 4. permissions
@@ -218,7 +253,7 @@ def check_permissions(ctx: Context) -> Result:
     read_error = ctx.values.get("read_error")
     if read_error is not None:
         return Result(FAIL, f"read: refused: {failure_text(read_error)}",
-                      f"ask for a role on the {kind} that allows reading and writing models, such as {ROLE[kind]}")
+                      forbidden_fix(kind, getattr(located, "resource_group", None)))
     first = ctx.values.get("first_model")
     read = f"read: models listed ({'first: ' + repr(first.get('name')) if first else 'none yet'})"
     probe = ResourceManagerProbe(settings.resource_manager_url(), ctx.values["credential"], _http())
@@ -238,16 +273,22 @@ def check_permissions(ctx: Context) -> Result:
 
 
 # ------------------------------------------------------------------------------------------------ 5. datastore
+def datastore_applies(ctx: Context) -> Optional[str]:
+    """Why the datastore check does not apply (a registry), or None (a workspace; or the URI did not parse)."""
+    if isinstance(ctx.values.get("target"), RegistryRef):
+        return ("a registry has no datastore; its files live in registry-managed storage, reached through "
+                "short-lived SAS URIs (data references, pending uploads)")
+    return None
+
+
 def check_datastore(ctx: Context) -> Result:
     """The upload datastore: its storage account and container, and how blobs are reached (a ``listSecrets`` SAS or
     key, or the identity's token). A registry has none."""
-    if isinstance(ctx.values["target"], RegistryRef):
-        return Result(SKIP, "does not apply: a registry has no datastore; its files live in registry-managed "
-                            "storage, reached through short-lived SAS URIs (data references, pending uploads)")
     from .azure.sas import sas_expiry
 
     if ctx.values.get("read_error") is not None:
-        return Result(SKIP, "not checked: the identity has no access to the workspace (permissions)", blocks=True)
+        return Result(SKIP, "not checked: permissions did not pass (the workspace refused this identity, or does "
+                            "not exist)", blocks=True, cause=("permissions",))
     gateway = ctx.values["gateway"]
     try:
         store = gateway.datastores.get(UPLOAD_DATASTORE)

@@ -9,7 +9,7 @@ import time
 from typing import Optional
 
 from . import settings
-from .doctor import FAIL, OK, WARN, Context, Result
+from .doctor import FAIL, OK, SKIP, WARN, Context, Result
 
 WARN_SKEW_S = 300.0
 """Five minutes. azure-core renews a bearer token 300 s before it expires (``DEFAULT_REFRESH_WINDOW_SECONDS``), and
@@ -39,12 +39,19 @@ def check_clock(ctx: Context) -> Result:
     credential does); ``warn`` beyond :data:`WARN_SKEW_S`, ``FAIL`` beyond :data:`FAIL_SKEW_S`."""
     from .azure.diagnostics import service_clock
     from .azure.errors import AzureMLError
+    from .doctor_advice import NETWORK_FIX
+    from .doctor_checks import timed_out
 
     endpoint = settings.resource_manager_url()
+    if timed_out(ctx, endpoint):  # no second wait for the same dead endpoint
+        return Result(SKIP, f"not read: {endpoint} did not answer the reachable check (timed out)")
     try:
         reading = service_clock(endpoint, settings.http_settings(), clock=local_time)
     except AzureMLError as exc:
-        return Result(WARN, f"not read: {exc.message}", "see the reachable check; the clock could not be compared")
+        reachable = ctx.results.get("reachable")
+        fix = ("see the reachable check" if reachable is not None and reachable.status == FAIL
+               else NETWORK_FIX)
+        return Result(WARN, f"not read: {exc.message}", f"{fix}; the clock could not be compared")
     skew = reading.skew
     side = "ahead of" if skew > 0 else "behind"
     found = (f"this machine's clock is {abs(skew):.0f} s {side} {endpoint}'s (Date header; to within "

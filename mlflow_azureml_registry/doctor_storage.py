@@ -10,9 +10,11 @@ import time
 import uuid
 from typing import Any, Optional
 
+from . import settings
 from .azure import errors as az
 from .azure.workspace import RegistryRef
 from .doctor import FAIL, OK, SKIP, Context, Result
+from .doctor_advice import is_timeout
 from .doctor_checks import UPLOAD_DATASTORE, failure_text
 
 PROBE_PREFIX = "mlflow-azureml-registry-doctor"
@@ -40,6 +42,12 @@ def check_storage(ctx: Context) -> Result:
     version's files through a data reference (a write would need a pending upload: not a dry run)."""
     if isinstance(ctx.values["target"], RegistryRef):
         return _registry_storage(ctx)
+    template = settings.storage_account_url_template()
+    if template is not None and "{account}" not in template:
+        return Result(FAIL, f"{settings.STORAGE_ACCOUNT_URL} is {template!r}, which has no {{account}}: the plugin "
+                            "puts the datastore's storage account name there, so every blob request would go to that "
+                            "one URL", f"write the account's place as {{account}} (e.g. https://{{account}}.blob.core."
+                            f"windows.net), or unset {settings.STORAGE_ACCOUNT_URL} for the datastore's own")
     gateway = ctx.values["gateway"]
     try:
         folder = gateway.blob_folder(UPLOAD_DATASTORE)
@@ -51,6 +59,9 @@ def check_storage(ctx: Context) -> Result:
     try:
         folder.upload_bytes(name, data, overwrite=False)
     except az.AzureMLError as exc:
+        if is_timeout(exc):  # no listing: it would wait as long again for the same endpoint
+            return Result(FAIL, f"probe blob write at {where} timed out (no answer): {failure_text(exc)}",
+                          _storage_fix(exc))
         return Result(FAIL, f"probe blob write at {where} refused{_try_listing(folder)}: {failure_text(exc)}",
                       _storage_fix(exc))
     problems: list[tuple[str, az.AzureMLError]] = []
@@ -65,7 +76,8 @@ def check_storage(ctx: Context) -> Result:
         problems.append((f"removal (the probe stays: delete {name!r})", exc))
     if problems:
         step, exc = problems[0]
-        return Result(FAIL, f"probe blob written at {where}; its {step} refused: {failure_text(exc)}",
+        outcome = "timed out (no answer)" if is_timeout(exc) else "refused"
+        return Result(FAIL, f"probe blob written at {where}; its {step} {outcome}: {failure_text(exc)}",
                       _storage_fix(exc))
     if back != data:
         return Result(FAIL, f"the probe blob read back from {where} differs from what was written",
@@ -85,6 +97,10 @@ def _storage_fix(exc: az.AzureMLError) -> str:
     if exc.code in STORAGE_FIXES:
         return STORAGE_FIXES[exc.code]
     if exc.status is None:
+        if is_timeout(exc):
+            return ("the storage endpoint accepts connections and does not answer: check the network path to it "
+                    "(a proxy, a firewall that drops rather than refuses), and MLFLOW_AZUREML_STORAGE_ACCOUNT_URL if "
+                    "you set it")
         return ("check the network path to the storage account: DNS (a private endpoint), HTTPS_PROXY/NO_PROXY, "
                 "REQUESTS_CA_BUNDLE, and MLFLOW_AZUREML_STORAGE_ACCOUNT_URL if you set it")
     return "see the message; the storage account's Networking and the identity's Storage Blob Data roles decide"

@@ -65,14 +65,14 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE, UNAUTHENTICATED
 
 from . import session, settings
 from .azure import blob_scan
-from .azure.errors import AzureMLError
+from .azure.errors import AzureMLError, Unauthenticated
 from .azure.leases import LEASE_PREFIX
 from .errors import azure_errors
-from .registration import UPLOAD_DATASTORE
+from .registration import MANIFEST_NAME, UPLOAD_DATASTORE
 from .storage_survey import MARKER_KEY, Orphan, Plan, in_folder, make_plan, model_references, upload_dirs
 from .uri import InvalidUri, parse_registry_uri, quote_input
 
@@ -124,11 +124,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise _invalid(f"--min-age must be a number of hours >= 0, got {args.min_age}")
         target = workspace_of(args.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI"))
         with azure_errors():
-            gateway = session.gateway(target)
-            plan = survey(gateway, min_age_s=args.min_age * 3600.0, now=_now())
-            print_plan(gateway, plan, args.min_age, apply=args.apply)
-            if args.apply and plan.orphans:
-                print_outcome(apply(gateway, plan))
+            try:
+                gateway = session.gateway(target)
+                plan = survey(gateway, min_age_s=args.min_age * 3600.0, now=_now())
+                print_plan(gateway, plan, args.min_age, apply=args.apply)
+                if args.apply and plan.orphans:
+                    print_outcome(apply(gateway, plan))
+            except Unauthenticated as exc:  # the doctor's advice for the credential in use (doctor_advice.py)
+                raise _refused_token(exc) from None
     except MlflowException as exc:
         print(f"mlflow-azureml-registry gc: {exc.message}", file=sys.stderr)
         return 2 if exc.error_code == "INVALID_PARAMETER_VALUE" else 1
@@ -136,6 +139,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("mlflow-azureml-registry gc: interrupted (folders not deleted yet keep their files)", file=sys.stderr)
         return 130
     return 0
+
+
+def _refused_token(exc: Unauthenticated) -> MlflowException:
+    from .credentials import redact, resolve
+    from .doctor_advice import unauthenticated_fix
+
+    fix = unauthenticated_fix(exc, resolve(settings.resource_manager_url()), "workspace")
+    return MlflowException(redact(f"Azure ML: {str(exc).rstrip('.')}. To fix: {fix}."), error_code=UNAUTHENTICATED)
 
 
 def _invalid(message: str) -> MlflowException:
@@ -173,12 +184,13 @@ def survey(gateway: Any, *, min_age_s: float, now: float) -> Plan:
 
 @dataclass
 class Outcome:
-    deleted: list[tuple[str, int, int]] = field(default_factory=list)  # (path, files, bytes)
+    deleted: list[tuple[str, int, int, int]] = field(default_factory=list)
+    """(path, the folder's own files, their bytes, bytes of the hash folder's manifest deleted with it or 0)."""
     kept: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
 
     @property
     def reclaimed(self) -> int:
-        return sum(size for _, _, size in self.deleted)
+        return sum(size + manifest for _, _, size, manifest in self.deleted)
 
 
 def apply(gateway: Any, plan: Plan) -> Outcome:
@@ -248,7 +260,7 @@ def _delete_hash_dir(
             changed = results.count(blob_scan.CHANGED)
             gone.update(n for n, r in zip(expected, results) if r != blob_scan.CHANGED)
             if not changed:
-                outcome.deleted.append((orphan.path, len(orphan.blobs), sum(b.size for b in orphan.blobs)))
+                outcome.deleted.append((orphan.path, orphan.files, orphan.size, 0))
                 continue
             outcome.kept.append((orphan.path, f"written to while it was deleted ({changed} of {len(expected)} files "
                                               "kept; the registration writing it uploads every file again)"))
@@ -268,11 +280,11 @@ def _delete_hash_dir(
             outcome.kept.append((hash_dir, why))
         return
     if not carrier.blobs:
-        outcome.deleted.append((hash_dir, 1, manifest.size))
+        outcome.deleted.append((hash_dir, 0, 0, manifest.size))
         return
-    for i, (path, files, size) in enumerate(outcome.deleted):
+    for i, (path, files, size, _) in enumerate(outcome.deleted):
         if path == carrier.path:
-            outcome.deleted[i] = (path, files + 1, size + manifest.size)
+            outcome.deleted[i] = (path, files, size, manifest.size)
 
 
 def wait_for_quiet(container: Any) -> None:
@@ -311,8 +323,18 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
+def _counted(files: int, size: int, manifest: int) -> str:
+    """A folder's own files and bytes, then the manifest deleted with it (the same folder reads the same in every
+    list; the manifest is named apart)."""
+    if not files:
+        return f"only its manifest {MANIFEST_NAME} is left, {manifest} bytes"
+    own = f"{_n(files, 'file')}  {size} bytes"
+    return f"{own} (and the hash folder's manifest, {manifest} bytes)" if manifest else own
+
+
 def _line(orphan: Orphan) -> str:
-    return f"  {orphan.path}  {_n(orphan.files, 'file')}  {orphan.size} bytes  last written {_when(orphan.newest)}"
+    counted = _counted(orphan.files, orphan.size, orphan.manifest_size)
+    return f"  {orphan.path}  {counted}  last written {_when(orphan.newest)}"
 
 
 def print_plan(gateway: Any, plan: Plan, min_age_h: float, *, apply: bool) -> None:
@@ -322,13 +344,15 @@ def print_plan(gateway: Any, plan: Plan, min_age_h: float, *, apply: bool) -> No
     print(f"Workspace {gateway.workspace.name}, datastore {UPLOAD_DATASTORE} (container {datastore.container_name}): "
           f"{_n(plan.folders, 'upload folder')} under LocalUpload/; {_n(refs.versions, 'model version')}, which "
           f"reference {plan.referenced} of the plugin's folders.")
-    total = sum(o.size for o in plan.orphans)
+    total = sum(o.reclaimed for o in plan.orphans)
+    print(f"Counted per folder: its own files and bytes; a hash folder's manifest ({MANIFEST_NAME}) is named apart, "
+          "and goes with the last folder of its hash.")
     if plan.orphans:
         print(f"Orphaned upload folders written {min_age_h:g} h or more ago (no model version references them):")
         for orphan in plan.orphans:
             print(_line(orphan))
     verb = "to delete" if apply else "would be deleted; run with --apply to delete them"
-    print(f"{_n(len(plan.orphans), 'folder')}, {total} bytes ({human(total)}) {verb}.")
+    print(f"{_n(len(plan.orphans), 'folder')}, {total} bytes ({human(total)}, manifests included) {verb}.")
     if plan.young:
         print(f"Kept, orphaned but written less than {min_age_h:g} h ago (a registration may be about to use them):")
         for orphan in plan.young:
@@ -341,8 +365,8 @@ def print_plan(gateway: Any, plan: Plan, min_age_h: float, *, apply: bool) -> No
 
 
 def print_outcome(outcome: Outcome) -> None:
-    for path, files, size in outcome.deleted:
-        print(f"Deleted {path} ({_n(files, 'file')}, {size} bytes)")
+    for path, files, size, manifest in outcome.deleted:
+        print(f"Deleted {path} ({_counted(files, size, manifest).replace('  ', ', ')})")
     for path, why in outcome.kept:
         print(f"Kept {path}: {why}")
     print(f"Reclaimed {_n(len(outcome.deleted), 'folder')}, {outcome.reclaimed} bytes ({human(outcome.reclaimed)}).")

@@ -156,11 +156,23 @@ class Orphan:
 
     @property
     def files(self) -> int:
-        return len(self.blobs) + (self.manifest is not None)
+        """The folder's own files (its hash folder's manifest is not one of them: :attr:`manifest_size`)."""
+        return len(self.blobs)
 
     @property
     def size(self) -> int:
-        return sum(b.size for b in self.blobs) + (self.manifest.size if self.manifest else 0)
+        """The folder's own bytes, without the manifest (so a folder shows the same wherever it is listed)."""
+        return sum(b.size for b in self.blobs)
+
+    @property
+    def manifest_size(self) -> int:
+        """Bytes of the hash folder's manifest when it goes with this folder (the last of its hash), else 0."""
+        return self.manifest.size if self.manifest else 0
+
+    @property
+    def reclaimed(self) -> int:
+        """What deleting it frees: the folder's bytes and, when it goes too, the manifest's."""
+        return self.size + self.manifest_size
 
     @property
     def marker(self) -> Optional[StoredBlob]:

@@ -13,7 +13,10 @@ text, and matching exchanges by method, path pattern and status, then reading a 
 that need history (did the version exist before this DELETE?) follow each resource through the recording; only
 the recording process's traffic is there, so writes by processes the tests start (``mlflow server``, concurrency
 workers) are unseen and can mislead those checks on their models; the test id printed with each exchange helps
-tell. Exit status: 1 if a row is contradicted, 0 otherwise (2: bad arguments).
+tell.
+
+Exit status: 0 when no row is contradicted; 1 when a row is contradicted; 2 for bad input: arguments, a recording
+that is missing, not JSON lines, or holds no exchange at all (nothing recorded: nothing was compared).
 """
 
 from __future__ import annotations
@@ -122,16 +125,39 @@ def report(outcomes: list[Outcome], lost: list[str], exchanges: list[Exchange], 
     return "\n".join(lines)
 
 
+EXIT_CODES = """exit status:
+  0  no assumed row is contradicted by the recording
+  1  a row is contradicted (listed under CONTRADICTED)
+  2  bad input: arguments, a recording that is missing, not JSON lines, or empty (nothing was recorded)"""
+
+
+def _plain(text: str) -> str:
+    """Docstring text for the terminal: reStructuredText's inline-literal backticks dropped."""
+    return text.replace("``", "")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("recording", type=Path)
-    parser.add_argument("--fidelity", type=Path, default=FIDELITY)
-    parser.add_argument("--verbose", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="compare_fidelity.py", description=_plain(__doc__.split("\n\n")[0]), epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("recording", type=Path, metavar="RECORDING",
+                        help="JSON lines written by `pytest --record-traffic RECORDING` (best from a live run)")
+    parser.add_argument("--fidelity", type=Path, default=FIDELITY,
+                        help="the FIDELITY.md to compare with (default: the plugin's, mlflow_azureml_registry/local/"
+                             "FIDELITY.md)")
+    parser.add_argument("--verbose", action="store_true", help="show an agreeing exchange for each confirmed row")
     args = parser.parse_args(argv)
     if not args.recording.is_file():
         parser.error(f"no such recording: {args.recording}")
     rows = parse_fidelity(args.fidelity.read_text(encoding="utf-8"))
-    exchanges = load(args.recording.read_text(encoding="utf-8").splitlines())
+    try:
+        exchanges = load(args.recording.read_text(encoding="utf-8").splitlines())
+    except (ValueError, UnicodeDecodeError) as exc:
+        parser.error(f"{args.recording}: {exc} (expected what `pytest --record-traffic` writes)")
+    if not exchanges:
+        parser.error(f"{args.recording} holds no exchange: nothing was recorded, so nothing can be compared (record "
+                     "a run that sends traffic: `pytest --record-traffic PATH ...`)")
     outcomes, lost = compare(rows, exchanges)
     print(report(outcomes, lost, exchanges, args.verbose))
     return 1 if any(o.disagreed for o in outcomes) else 0

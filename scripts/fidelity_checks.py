@@ -88,12 +88,19 @@ class Exchange:
 
 
 def load(lines: list[str]) -> list[Exchange]:
-    """Parse JSON lines into exchanges, in recorded order, each routed."""
+    """Parse JSON lines into exchanges, in recorded order, each routed. Raises ``ValueError`` naming the first line
+    (1-based) that is not a JSON object."""
     exchanges = []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        exchange = Exchange(json.loads(line))
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {number} is not JSON ({exc.msg}, column {exc.colno})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"line {number} is not a recorded exchange (a JSON object)")
+        exchange = Exchange(record)
         path = str(exchange.path or "")
         scope = _SCOPE.match(path)
         if scope:

@@ -156,8 +156,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _live_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The live target: reachable with the credential found (else every test using it errors, saying why), MLflow
-    pointed at it, and at the end every model this run owns emptied and archived (``tests/live/cleanup.py``)."""
+    """The live target: reachable with the credential found, checked once (else the session stops there, saying
+    why: :func:`tests.live.mode.unreachable`), MLflow pointed at it, and at the end every model this run owns emptied
+    and archived (``tests/live/cleanup.py``)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -165,6 +166,9 @@ def _live_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from tests.live import cleanup, traffic
 
     ws = live.LiveWorkspace(str(live.live_uri()))
+    problem = live.unreachable(ws.target_uri)
+    if problem is not None:
+        pytest.exit(problem, returncode=pytest.ExitCode.INTERRUPTED)
     saved = os.environ.get("MLFLOW_REGISTRY_URI")
     os.environ["MLFLOW_REGISTRY_URI"] = ws.target_uri
     session.reset()
@@ -178,7 +182,8 @@ def _live_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         try:
             mlflow.MlflowClient(registry_uri=ws.target_uri).search_registered_models(max_results=1)
         except MlflowException as exc:
-            pytest.fail(f"live mode: {ws.target_uri} cannot be reached: {exc.message}", pytrace=False)
+            pytest.exit(f"live mode: {ws.target_uri} cannot be reached: {exc.message}",
+                        returncode=pytest.ExitCode.INTERRUPTED)
         reached = True
         yield ws
     finally:

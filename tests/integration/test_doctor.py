@@ -65,6 +65,8 @@ def test_passing_run_creates_nothing(workspace, capsys):
     assert "workspace 'local-ws'" in lines["URI"][1]
     assert "00000000-0000-4000-8000-0000000000bb" in lines["credential"][1]  # the token's oid: whom it is for
     assert "MLFLOW_AZUREML_LOCAL_TOKEN" in lines["credential"][1]
+    # the local token's own exp (30 days), not the credential's made-up hour
+    assert re.search(r"valid (29|30) more days \(the token's exp claim\)", lines["credential"][1]), out
     assert "write: allowed" in lines["permissions"][1]
     assert "listSecrets gives a SAS" in lines["datastore"][1]
     assert "wrote, read back and removed a probe blob" in lines["storage"][1]
@@ -125,9 +127,10 @@ def test_registry_run(workspace, capsys, model_name, tmp_path):
 
     assert code == 0, out
     assert "Azure ML registry 'local-registry'" in lines["URI"][1]
+    assert "found" not in lines["URI"][1] and "to be looked up through registry discovery" in lines["URI"][1]
     assert lines["reachable"][0] == "ok" and "registry discovery" in lines["reachable"][1]
     assert lines["permissions"][0] == "ok" and "write: allowed" in lines["permissions"][1]
-    assert lines["datastore"] == ("skip", lines["datastore"][1]) and "a registry has no datastore" in out
+    assert lines["datastore"][0] == "skip" and "does not apply: a registry has no datastore" in lines["datastore"][1]
     assert lines["storage"][0] == "ok", out
     assert f"model {model_name!r} version {version} through a data reference" in lines["storage"][1]
     assert "write not probed" in lines["storage"][1]
@@ -149,6 +152,7 @@ def test_wrong_token(workspace, capsys, monkeypatch):
 
     assert code == 1
     assert lines["credential"][0] == "warn" and "not a JWT" in lines["credential"][1]
+    assert "expiry unknown" in lines["credential"][1] and "minutes" not in lines["credential"][1]
     status, text = lines["reachable"]
     assert status == "FAIL" and "token was refused" in text and "HTTP 401, InvalidAuthenticationToken" in text
     assert "To fix: MLFLOW_AZUREML_LOCAL_TOKEN is not the token this local workspace issued" in text
@@ -161,12 +165,30 @@ def test_forbidden_workspace(workspace, capsys):
     code, lines, out = doctor(capsys, workspace.registry_uri(workspace.forbidden_workspace))
 
     assert code == 1
-    assert lines["reachable"][0] == "ok" and "HTTP 403" in lines["reachable"][1]
+    # answered, but the workspace is not confirmed: a warning, not "ok"; the one FAIL is the permissions check
+    status, text = lines["reachable"]
+    assert status == "warn" and "HTTP 403" in text and "may not exist" in text
     status, text = lines["permissions"]
     assert status == "FAIL" and "AuthorizationFailed" in text and "workspaces/models/read" in text
-    assert "To fix: ask for a role on the workspace" in text and "AzureML Data Scientist" in text
+    assert "To fix: first check the workspace name" in text and "ask for a role on the workspace" in text
+    assert "AzureML Data Scientist" in text
     assert lines["datastore"][0] == "skip" and lines["storage"][0] == "skip"
+    assert "not checked: permissions did not pass" in lines["storage"][1]
     assert out.count(" FAIL ") == 1
+
+
+def test_a_workspace_that_does_not_exist_points_at_its_name(workspace, capsys):
+    """Resource Manager answers 403 AuthorizationFailed for a workspace that does not exist (local/FIDELITY.md,
+    Workspaces): a misspelt name is the likelier cause, so the fix names the listing first."""
+    uri = workspace.registry_uri().replace("/workspaces/local-ws", "/workspaces/local-wss")
+
+    code, lines, out = doctor(capsys, uri)
+
+    assert code == 1
+    assert lines["reachable"][0] == "warn" and "check the workspace's name in the URI" in lines["reachable"][1]
+    status, text = lines["permissions"]
+    assert status == "FAIL" and "AuthorizationFailed" in text
+    assert f"`az ml workspace list -g {workspace.resource_group}`" in text and "403, not 404" in text
 
 
 def test_write_not_allowed(workspace, capsys):
@@ -259,7 +281,7 @@ def test_clock_skew(workspace, capsys, mocker, offset_s, status, code, words):
 def test_unparsable_uri(workspace, capsys, uri):
     code, lines, out = doctor(capsys, uri)
 
-    assert code == 1
+    assert code == 2  # bad arguments
     status, text = lines["URI"]
     assert status == "FAIL" and "Invalid registry URI" in text and "To fix: use one of the forms" in text
     assert [lines[t][0] for t in ("reachable", "permissions", "datastore", "storage")] == ["skip"] * 4
@@ -270,7 +292,7 @@ def test_unparsable_uri(workspace, capsys, uri):
 def test_no_uri_at_all(workspace, capsys, monkeypatch):
     monkeypatch.delenv("MLFLOW_REGISTRY_URI")
     code, lines, out = doctor(capsys)
-    assert code == 1
+    assert code == 2  # bad arguments, as documented
     assert lines["URI"][0] == "FAIL" and "MLFLOW_REGISTRY_URI is not set" in lines["URI"][1]
 
 
@@ -387,3 +409,125 @@ def test_a_defect_in_a_check_is_a_fail_line_not_a_traceback(workspace, capsys, m
     status, text = lines["MLflow"]
     assert status == "FAIL" and "the check itself failed: KeyError" in text
     assert lines["plugins"][0] == "ok"  # the checks after it still run
+
+
+# ------------------------------------------------------------------------------------------------ issue #17 review
+def test_an_expired_jwt_fails_the_credential_check(workspace, capsys, monkeypatch):
+    from mlflow_azureml_registry.local.workspace import make_token
+
+    monkeypatch.setenv(settings.LOCAL_TOKEN, make_token(lifetime_days=-1))  # its exp: a day ago
+
+    code, lines, out = doctor(capsys, workspace.registry_uri())
+
+    assert code == 1
+    status, text = lines["credential"]
+    assert status == "FAIL" and "its token expired 24 hours ago (the token's exp claim)" in text, text
+    assert "To fix: export the lines `mlflow-azureml-registry local` printed" in text
+    assert [lines[t][0] for t in ("reachable", "permissions", "datastore", "storage")] == ["skip"] * 4
+
+
+def test_a_jwt_reports_its_own_expiry(workspace, capsys, monkeypatch):
+    from mlflow_azureml_registry.local.workspace import make_token
+
+    monkeypatch.setenv(settings.LOCAL_TOKEN, make_token(lifetime_days=5))
+    code, lines, out = doctor(capsys, workspace.registry_uri())
+    assert lines["credential"][0] == "ok" and "valid 5 more days (the token's exp claim)" in lines["credential"][1]
+
+
+def test_a_storage_url_template_without_account_is_named(workspace, capsys, monkeypatch):
+    monkeypatch.setenv(settings.STORAGE_ACCOUNT_URL, "https://127.0.0.1:9/devstoreaccount1")
+
+    code, lines, out = doctor(capsys, workspace.registry_uri())
+
+    assert code == 1
+    status, text = lines["storage"]
+    assert status == "FAIL" and "MLFLOW_AZUREML_STORAGE_ACCOUNT_URL is 'https://127.0.0.1:9/devstoreaccount1'" in text
+    assert "has no {account}" in text and "To fix: write the account's place as {account}" in text
+    assert lines["datastore"][0] == "ok"
+
+
+def _tls_context(workspace):
+    import ssl
+
+    certs = Path(workspace.ca_cert).parent  # the local workspace's certificate also covers 127.0.0.1
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(certs / "server.pem"), str(certs / "server-key.pem"))
+    return context
+
+
+def test_a_control_plane_that_never_answers_is_waited_for_once(workspace, capsys, monkeypatch):
+    from tests.fakes.identity import SilentEndpoint
+
+    monkeypatch.setenv(settings.HTTP_TIMEOUT, "1")
+    monkeypatch.setenv(settings.RETRY_TOTAL, "0")
+    with SilentEndpoint(_tls_context(workspace)) as silent:
+        monkeypatch.setenv("MLFLOW_AZUREML_RESOURCE_MANAGER_URL", f"https://127.0.0.1:{silent.port}")
+        started = time.monotonic()
+        code, lines, out = doctor(capsys, workspace.registry_uri())
+        took = time.monotonic() - started
+        asked = len(silent.request_lines)
+
+    assert code == 1
+    status, text = lines["reachable"]
+    assert status == "FAIL" and "timed out" in text and "accepts connections and does not answer" in text
+    status, text = lines["clock"]
+    assert status == "skip" and "did not answer the reachable check (timed out)" in text
+    assert asked == 1, silent.request_lines  # the reachable check's one request; the clock check sent none
+    assert took < 8, took
+
+
+def test_storage_that_never_answers_is_a_timeout_not_a_refusal(workspace, capsys, monkeypatch):
+    from tests.fakes.identity import SilentEndpoint
+
+    monkeypatch.setenv(settings.HTTP_TIMEOUT, "1")
+    monkeypatch.setenv(settings.RETRY_TOTAL, "0")
+    with SilentEndpoint(_tls_context(workspace)) as silent:
+        monkeypatch.setenv(settings.STORAGE_ACCOUNT_URL, f"https://127.0.0.1:{silent.port}/{{account}}")
+        code, lines, out = doctor(capsys, workspace.registry_uri())
+        asked = list(silent.request_lines)
+
+    assert code == 1
+    status, text = lines["storage"]
+    assert status == "FAIL" and "timed out" in text and "refused" not in text, text
+    assert "accepts connections and does not answer" in text
+    assert all(line.startswith("PUT ") for line in asked), asked  # no listing after the timeout
+
+
+def test_a_registry_that_does_not_exist(workspace, capsys):
+    code, lines, out = doctor(capsys, "azureml-registry://registries/no-such-registry")
+
+    assert code == 1
+    assert "found" not in lines["URI"][1]
+    status, text = lines["reachable"]
+    assert status == "FAIL" and "`az ml registry list`" in text and "registry show" not in text, text
+    assert lines["datastore"][0] == "skip" and "does not apply: a registry has no datastore" in lines["datastore"][1]
+    assert lines["storage"][0] == "skip" and "not checked: reachable did not pass" in lines["storage"][1]
+
+
+def test_the_clock_fix_does_not_point_at_a_skipped_reachable_check(workspace, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_AZUREML_RESOURCE_MANAGER_URL", "https://127.0.0.1:9")  # a closed port
+    monkeypatch.setenv(settings.RETRY_TOTAL, "0")
+
+    code, lines, out = doctor(capsys, "azureml-registry://subscriptions/s/resourceGroups/rg")
+
+    assert lines["reachable"][0] == "skip"
+    status, text = lines["clock"]
+    assert status == "warn" and "see the reachable check" not in text and "HTTPS_PROXY" in text, text
+
+
+def test_a_pipe_closed_early_is_not_a_failed_check(workspace):
+    """``doctor | head -2`` on a healthy set-up: the reader goes away after two lines; no check failed."""
+    script = Path(sys.executable).parent / "mlflow-azureml-registry"
+    env = {**os.environ, **workspace.env}
+    process = subprocess.Popen(
+        ["bash", "-c", f"'{script}' doctor '{workspace.registry_uri()}' | head -2; echo \"exit=${{PIPESTATUS[0]}}\""],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert out.splitlines()[-1] == "exit=0", out + err
+    assert len(out.splitlines()) == 3 and "Traceback" not in err, out + err

@@ -230,8 +230,11 @@ def test_dry_run_lists_with_sizes_and_deletes_nothing(workspace, clean, client, 
     assert code == 0, out + err
     assert listed(out) == [folder]
     size = sum(s for _, s in inside(before, folder).values())
-    assert f"  {folder}  {len(inside(before, folder))} files  {size} bytes  " in out
-    assert f"1 folder, {size} bytes" in out and "run with --apply" in out
+    own = {n: v for n, v in inside(before, folder).items() if n.startswith(folder + "/")}
+    manifest = size - sum(s for _, s in own.values())
+    assert (f"  {folder}  {len(own)} files  {size - manifest} bytes (and the hash folder's manifest, {manifest} "
+            "bytes)  ") in out
+    assert f"1 folder, {size} bytes" in out and "manifests included" in out and "run with --apply" in out
     assert blobs(container) == before  # names, sizes and ETags: not even a marker was touched
 
 
@@ -246,7 +249,7 @@ def test_a_manifest_left_alone_is_reclaimed(workspace, clean, client, container,
     code, out, err = run_gc(capsys, clean, "--apply", "--min-age", "0")
     assert code == 0, out + err
     assert listed(out) == [hash_dir]
-    assert f"Deleted {hash_dir} (1 file, {manifest[1]} bytes)" in out
+    assert f"Deleted {hash_dir} (only its manifest {MANIFEST} is left, {manifest[1]} bytes)" in out
     assert not [n for n in blobs(container) if n.startswith(hash_dir + "/")]
 
 
@@ -457,3 +460,44 @@ def test_console_script(workspace, clean, client, container, tmp_path, sklearn_m
     assert process.returncode == 0, out + err
     assert listed(out) == [folder] and "run with --apply" in out
     assert blobs(container) == before
+
+
+def test_a_folder_is_counted_the_same_in_every_list(workspace, clean, client, container, capsys, tmp_path,
+                                                    sklearn_model_dir, model_name):
+    """Kept as young, listed as an orphan, deleted: the folder's own files and bytes each time; the manifest that
+    goes with it is named apart (issue #17)."""
+    folder = orphan(client, workspace, model_name, model_dir(tmp_path, sklearn_model_dir))
+    own = {n: size for n, (_, size) in blobs(container).items() if n.startswith(folder + "/")}
+    counted = f"{len(own)} files  {sum(own.values())} bytes"
+
+    code, young, err = run_gc(capsys, clean)  # 24 h: kept
+    assert code == 0, young + err
+    assert f"  {folder}  {counted}  last written" in young.split("written less than 24 h ago")[1]
+    code, old, err = run_gc(capsys, clean, "--min-age", "0")
+    assert code == 0, old + err
+    assert f"  {folder}  {counted} (and the hash folder's manifest, " in old
+    code, applied, err = run_gc(capsys, clean, "--apply", "--min-age", "0")
+    assert code == 0, applied + err
+    assert f"Deleted {folder} ({counted.replace('  ', ', ')} (and the hash folder's manifest, " in applied
+    assert "Counted per folder: its own files and bytes" in young
+
+
+def test_a_refused_token_gets_the_doctors_advice(workspace, clean, capsys, monkeypatch):
+    from mlflow_azureml_registry import session, settings
+    from mlflow_azureml_registry.doctor_advice import token_refused_fix
+
+    monkeypatch.setenv(settings.LOCAL_TOKEN, "not-the-token-the-local-workspace-issued")
+    session.reset()
+    try:
+        code, out, err = run_gc(capsys, clean)
+    finally:
+        monkeypatch.undo()
+        session.reset()
+
+    assert code == 1, out + err
+    assert "HTTP 401" in err and "not-the-token" not in err
+    assert "To fix: MLFLOW_AZUREML_LOCAL_TOKEN is not the token this local workspace issued" in err
+    assert "az login" not in err
+    from mlflow_azureml_registry.credentials import StaticTokenCredential
+
+    assert token_refused_fix(StaticTokenCredential("x")) in err  # one wording, doctor_advice.py's

@@ -74,6 +74,36 @@ def live_unfit_reason(nodeid: str) -> Optional[str]:
     return LIVE_UNFIT.get(bare) or LIVE_UNFIT.get(bare.split("::", 1)[0])
 
 
+def unreachable(uri: str) -> Optional[str]:
+    """Why the live target ``uri`` cannot be used, in one line with what to do, or None when it answers: the
+    ``doctor``'s URI, credential, reachable and permissions checks (``mlflow_azureml_registry/doctor_checks.py``: a
+    token, the first page of the model list with at most one retry, the identity's Azure RBAC permissions), once per
+    session. azure-identity's own log lines are
+    kept out (the check's line says it all)."""
+    import logging
+
+    from mlflow_azureml_registry import doctor, doctor_checks
+
+    context = doctor.Context(uri)
+    identity_log = logging.getLogger("azure.identity")
+    propagate, identity_log.propagate = identity_log.propagate, False
+    try:
+        for title, check in (("URI", doctor_checks.check_uri), ("credential", doctor_checks.check_credential),
+                             ("reachable", doctor_checks.check_reachable),
+                             ("permissions", doctor_checks.check_permissions)):
+            result = doctor._run_one(doctor.Check(title, check), context)
+            if result.status == doctor.FAIL:
+                fix = f" To fix: {result.fix}" if result.fix else ""
+                text = doctor._clean(f"live mode: {LIVE_URI_VARIABLE}={uri}: the {title} check failed: "
+                                     f"{result.found}.{fix}", context.secrets)
+                return (f"{text}\n(stopping the session: every test would fail the same way; "
+                        "`mlflow-azureml-registry doctor` checks the rest)")
+    finally:
+        identity_log.propagate = propagate
+        context.close()
+    return None
+
+
 def _skip(what: str) -> Any:
     pytest.skip(f"emulator only: {what}")
 

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote, quote_plus
@@ -191,6 +192,33 @@ def test_the_comparer_reads_fidelity_md_and_exits_1_on_a_contradiction(tmp_path,
     assert "CONTRADICTED: 1" in out and "x-ms-request-id 'not-a-uuid'" in out
 
 
+def test_the_comparer_refuses_an_empty_or_malformed_recording(tmp_path, capsys):
+    cf = _compare_fidelity()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(SystemExit) as raised:
+        cf.main([str(empty)])
+    assert raised.value.code == 2  # not a silent pass
+    assert "holds no exchange: nothing was recorded" in capsys.readouterr().err
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join([*_recorded(_exchange(url=VERSION)), "{not json", ""]))
+    with pytest.raises(SystemExit) as raised:
+        cf.main([str(broken)])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "line 2 is not JSON" in err and "Traceback" not in err
+
+
+def test_the_comparers_help_names_its_argument_and_exit_codes():
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "compare_fidelity.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "``" not in done.stdout
+    assert "RECORDING            JSON lines written by `pytest --record-traffic" in done.stdout
+    assert "exit status:" in done.stdout and "  2  bad input" in done.stdout
+
+
 # ------------------------------------------------------------------------------------------------ live mode
 def test_model_names_carry_the_run_prefix_only_in_live_mode(model_name):
     assert model_name.startswith(f"mlflowazmltest-{mode.RUN_ID}-") is mode.is_live()
@@ -235,6 +263,26 @@ def test_in_live_mode_emulator_only_tests_skip_with_their_reason():
     assert "emulator only: sends the traffic through a loopback proxy fake" in out, out
     assert "emulator only: drives the benchmark's raw blob worker against Azurite" in out, out
     assert re.search(r"\b1 passed, 2 skipped\b", out), out
+
+
+def test_in_live_mode_an_unreachable_target_stops_the_session_once(tmp_path):
+    """A live URI whose endpoint refuses: one reachability check for the session, one line saying why and what to
+    do, and the session stops (pytest.exit) instead of every test erroring with the credential chain's text."""
+    env = {**os.environ,
+           mode.LIVE_URI_VARIABLE: "azureml-registry://subscriptions/0/resourceGroups/none/workspaces/none",
+           "MLFLOW_AZUREML_RESOURCE_MANAGER_URL": "https://127.0.0.1:9",  # a closed loopback port: refused at once
+           "MLFLOW_AZUREML_LOCAL_TOKEN": "a-token-for-the-loopback-endpoint",  # no credential chain (no IMDS)
+           "MLFLOW_AZUREML_RETRY_TOTAL": "0"}
+    first = ("tests/integration/test_first_path.py::test_register_local_folder_load_and_predict",
+             "tests/integration/test_first_path.py::test_version_exists_only_after_its_files")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *first], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out  # pytest's "interrupted"
+    assert out.count("live mode: MLFLOW_AZUREML_LIVE_REGISTRY_URI=") == 1, out
+    assert "the reachable check failed" in out and "To fix: check the network path" in out, out
+    assert "ERROR" not in out and "DefaultAzureCredential" not in out, out
+    assert "a-token-for-the-loopback-endpoint" not in out
 
 
 # ------------------------------------------------------------------------------------------------ a real recording
@@ -311,3 +359,69 @@ def test_cleanup_empties_and_archives_the_runs_models_and_nothing_else(workspace
     assert len(list(models.list_versions(other, list_view_type="All"))) == 2
     assert not models.get_container(other)["properties"].get("isArchived")
     assert cleanup.sweep(target, prefix).versions_deleted == 0  # a second sweep finds nothing left to do
+
+
+def test_the_cleanup_command_needs_a_run_or_an_age(capsys, monkeypatch):
+    from tests.live import cleanup
+
+    monkeypatch.delenv(mode.LIVE_URI_VARIABLE, raising=False)
+    with pytest.raises(SystemExit) as raised:  # --help: usage and exit 0, with or without a live URI
+        cleanup._parser().parse_args(["--help"])
+    assert raised.value.code == 0 and "--older-than HOURS" in capsys.readouterr().out
+    assert cleanup.main(["--help"]) == 0
+    capsys.readouterr()
+    assert cleanup.main([]) == 2  # no default: "every run's models" is never implied
+    assert "one of the arguments RUN --older-than is required" in capsys.readouterr().err
+    assert cleanup.main([mode.NAME_PREFIX]) == 2  # the bare prefix would sweep every run's models
+    assert "RUN must be a run id" in capsys.readouterr().err
+    assert cleanup.main(["11301604abcd"]) == 2  # a good run id; no live URI
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_a_run_id_dates_the_run():
+    from tests.live import cleanup
+
+    now = 1_796_000_000.0  # 2026-11-30 (UTC)
+    stamp = time.strftime("%m%d%H%M", time.gmtime(now - 30 * 3600))
+    assert cleanup.run_started(f"{mode.NAME_PREFIX}{stamp}abcd-m1-x", now) == (now - 30 * 3600) // 60 * 60
+    assert cleanup.run_started(f"{mode.NAME_PREFIX}nope-m1", now) is None
+    select = cleanup.older_than(24, now)
+    assert select({"name": f"{mode.NAME_PREFIX}{stamp}abcd-m1"})
+    young = time.strftime("%m%d%H%M", time.gmtime(now - 3600))
+    assert not select({"name": f"{mode.NAME_PREFIX}{young}abcd-m1"})
+    modified = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600))
+    assert not select({"name": f"{mode.NAME_PREFIX}{stamp}abcd-m1", "systemData": {"lastModifiedAt": modified}})
+
+
+@pytest.mark.emulator_only("runs the live cleanup command on the local workspace, dating its models in its state")
+def test_cleanup_older_than_leaves_a_run_in_progress_alone(workspace, client, model_name, tmp_path, monkeypatch,
+                                                          capsys):
+    from mlflow_azureml_registry import session
+    from mlflow_azureml_registry.uri import parse_registry_uri
+    from tests.live import cleanup
+
+    (tmp_path / "weights.bin").write_bytes(model_name.encode())
+    day_and_more = time.time() - 30 * 3600
+    old_run = time.strftime("%m%d%H%M", time.gmtime(day_and_more)) + "0a0a"
+    new_run = time.strftime("%m%d%H%M", time.gmtime()) + "0b0b"
+    old, touched = f"{mode.NAME_PREFIX}{old_run}-{model_name}", f"{mode.NAME_PREFIX}{old_run}-{model_name}-t"
+    new = f"{mode.NAME_PREFIX}{new_run}-{model_name}"
+    for name in (old, touched, new):
+        client.create_registered_model(name)
+        client.create_model_version(name, str(tmp_path))
+    stored = workspace.state.workspace(mode.EMULATOR_WORKSPACE).models
+    stored[old].modified_ns = int(day_and_more * 1e9)  # `touched` keeps its fresh lastModifiedAt
+    monkeypatch.setenv(mode.LIVE_URI_VARIABLE, workspace.registry_uri())
+
+    assert cleanup.main(["--older-than", "24"]) == 0
+    out = capsys.readouterr().out
+    models = session.gateway(parse_registry_uri(workspace.registry_uri())).models
+    assert list(models.list_versions(old, list_view_type="All")) == [], out
+    assert len(list(models.list_versions(touched, list_view_type="All"))) == 1  # modified since: kept
+    assert len(list(models.list_versions(new, list_view_type="All"))) == 1  # a run in progress: untouched
+
+    assert cleanup.main([new_run]) == 0  # one run, by its id
+    assert list(models.list_versions(new, list_view_type="All")) == []
+    assert models.get_container(new)["properties"]["isArchived"] is True
+    assert f"prefix {mode.NAME_PREFIX}{new_run}-" in capsys.readouterr().out
+    assert cleanup.main([old_run]) == 0  # and the one left over
