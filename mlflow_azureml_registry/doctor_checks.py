@@ -187,7 +187,7 @@ def check_reachable(ctx: Context) -> Result:
         from .azure.gateway import AzureMLGateway
 
         gateway = AzureMLGateway(endpoint, target, credential, _http(),
-                                 storage_account_url=settings.storage_account_url_template(), transfer_concurrency=2)
+                                 storage_account_url=_storage_template(), transfer_concurrency=2)
         ctx.closers.append(gateway.close)
         located, where = target, f"{target.name!r}"
     ctx.values["gateway"], ctx.values["located"] = gateway, located
@@ -323,3 +323,11 @@ def check_datastore(ctx: Context) -> Result:
         valid = f", valid {_duration(expiry - time.time())}" if expiry else ""
         return Result(OK, f"{place}; listSecrets gives a SAS{valid}")
     return Result(OK, f"{place}; listSecrets gives the account key")
+
+
+def _storage_template() -> Optional[str]:
+    """The storage URL template for the doctor's gateway; a bad one is the storage check's to report (check 6)."""
+    try:
+        return settings.storage_account_url_template()
+    except settings.SettingError:
+        return None

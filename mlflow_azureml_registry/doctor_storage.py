@@ -6,6 +6,7 @@ reserves for one new version: not a dry run).
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any, Optional
@@ -42,8 +43,10 @@ def check_storage(ctx: Context) -> Result:
     version's files through a data reference (a write would need a pending upload: not a dry run)."""
     if isinstance(ctx.values["target"], RegistryRef):
         return _registry_storage(ctx)
-    template = settings.storage_account_url_template()
-    if template is not None and "{account}" not in template:
+    try:
+        settings.storage_account_url_template()
+    except settings.SettingError:  # the plugin refuses it too; here, said with what the plugin does with it
+        template = os.environ.get(settings.STORAGE_ACCOUNT_URL)
         return Result(FAIL, f"{settings.STORAGE_ACCOUNT_URL} is {template!r}, which has no {{account}}: the plugin "
                             "puts the datastore's storage account name there, so every blob request would go to that "
                             "one URL", f"write the account's place as {{account}} (e.g. https://{{account}}.blob.core."

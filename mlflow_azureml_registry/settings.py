@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
 RESOURCE_MANAGER_URL = "MLFLOW_AZUREML_RESOURCE_MANAGER_URL"
 """Azure Resource Manager endpoint (sovereign clouds, the local workspace). Default: public Azure."""
 LOCAL_TOKEN = "MLFLOW_AZUREML_LOCAL_TOKEN"
@@ -60,6 +63,14 @@ class HttpSettings:
     retry_total: int
 
 
+class SettingError(MlflowException, ValueError):
+    """An environment variable of the plugin's holds a value it cannot use: ``INVALID_PARAMETER_VALUE``, naming the
+    variable and what it takes (a ``ValueError`` too, as these errors were before they were MLflow's)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
 def _number(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -67,9 +78,9 @@ def _number(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"Environment variable {name} must be a number, got {raw!r}") from None
+        raise SettingError(f"Environment variable {name} must be a number, got {raw!r}") from None
     if value < 0:
-        raise ValueError(f"Environment variable {name} must not be negative, got {raw!r}")
+        raise SettingError(f"Environment variable {name} must not be negative, got {raw!r}")
     return value
 
 
@@ -85,7 +96,7 @@ def token_timeout() -> float:
     """The deadline of one token request (:data:`TOKEN_TIMEOUT`); must be positive."""
     value = _number(TOKEN_TIMEOUT, 20.0)
     if value <= 0:
-        raise ValueError(f"Environment variable {TOKEN_TIMEOUT} must be positive, got {os.environ[TOKEN_TIMEOUT]!r}")
+        raise SettingError(f"Environment variable {TOKEN_TIMEOUT} must be positive, got {os.environ[TOKEN_TIMEOUT]!r}")
     return value
 
 
@@ -94,14 +105,14 @@ def resource_manager_url() -> str:
 
 
 def registry_discovery_url() -> str:
-    """The registry discovery endpoint (:data:`REGISTRY_DISCOVERY_URL`, else the cloud's). Raises ``ValueError``
-    for a cloud without a known one."""
+    """The registry discovery endpoint (:data:`REGISTRY_DISCOVERY_URL`, else the cloud's). Raises
+    :class:`SettingError` for a cloud without a known one."""
     configured = (os.environ.get(REGISTRY_DISCOVERY_URL) or "").strip()
     if configured:
         return configured.rstrip("/")
     known = _REGISTRY_DISCOVERY_BY_CLOUD.get(resource_manager_url().lower())
     if known is None:
-        raise ValueError(
+        raise SettingError(
             f"Set {REGISTRY_DISCOVERY_URL} to your cloud's Azure ML registry discovery endpoint: it is known only for "
             "the public, China and US Government clouds"
         )
@@ -109,7 +120,15 @@ def registry_discovery_url() -> str:
 
 
 def storage_account_url_template() -> str | None:
-    return os.environ.get(STORAGE_ACCOUNT_URL) or None
+    """:data:`STORAGE_ACCOUNT_URL`, or None when unset. Raises :class:`SettingError` when it lacks ``{account}``
+    (every datastore's account would then be sent to one URL, and storage would answer 404 for each blob)."""
+    template = os.environ.get(STORAGE_ACCOUNT_URL) or None
+    if template is not None and "{account}" not in template:
+        raise SettingError(
+            f"Environment variable {STORAGE_ACCOUNT_URL} must be a URL template holding {{account}} (the storage "
+            f"account's name goes there, e.g. https://{{account}}.blob.core.windows.net), got {template!r}"
+        )
+    return template
 
 
 def request_concurrency() -> int:
