@@ -41,10 +41,14 @@ def main() -> None:
     if not hasattr(mlflow, "genai") or not hasattr(mlflow.genai, "register_prompt"):
         raise SystemExit(f"MLflow {mlflow.__version__} has no prompt registry: install MLflow 3")
     name = os.environ.get("PROMPT_NAME") or f"greeting-{uuid.uuid4().hex[:6]}"
-    if not os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow records which experiments use a prompt: keep it out of ./
-        workdir = Path(tempfile.mkdtemp(prefix="genai-prompt-"))
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir}/mlflow.db"
-    mlflow.set_registry_uri(registry_uri)
+    with tempfile.TemporaryDirectory(prefix="genai-prompt-") as workdir:  # deleted at the end; the prompt stays
+        if not os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow records which experiments use a prompt: not in ./
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(workdir)}/mlflow.db"
+        mlflow.set_registry_uri(registry_uri)
+        _run(registry_uri, name)
+
+
+def _run(registry_uri: str, name: str) -> None:
 
     # 1. Two versions of a prompt: the second is the one to ship.
     mlflow.genai.register_prompt(name, "Hi {{name}}.", commit_message="first draft")

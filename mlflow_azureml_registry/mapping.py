@@ -89,10 +89,15 @@ RETIRED_TAG = "mlflow.retired"
 container as absent (see :mod:`.prompts`)."""
 
 
+PROMPT_REPLACED_TAG = "mlflow.prompt.replacedFileTags"
+"""A prompt version's prompt keys (comma-separated) whose value in its files no longer counts: set or deleted
+through MLflow since registration (the files cannot change); see :mod:`.prompts`."""
+
+
 def is_reserved_tag(key: str) -> bool:
     """Tags the plugin keeps for itself (aliases, last update, a registry version's stage, a retired prompt's
-    mark): hidden from MLflow, refused as user tags."""
-    return key.startswith(ALIAS_TAG_PREFIX) or key in (LAST_UPDATED_TAG, STAGE_TAG, RETIRED_TAG)
+    mark, a prompt version's replaced file values): hidden from MLflow, refused as user tags."""
+    return key.startswith(ALIAS_TAG_PREFIX) or key in (LAST_UPDATED_TAG, STAGE_TAG, RETIRED_TAG, PROMPT_REPLACED_TAG)
 
 
 def user_tags(tags: dict[str, str]) -> dict[str, str]:

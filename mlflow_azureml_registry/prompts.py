@@ -11,7 +11,10 @@ differently for prompts:
   prompt: MLflow's JSON), and ``prompt/prompt.json`` with every MLflow prompt key as registered. The template and the
   other ``_mlflow_prompt_*`` keys are also version tags when each fits :data:`INLINE_LIMIT`; a key that does not is
   named in the write-once property :data:`PROP_FILE_TAGS` and filled from ``prompt/prompt.json`` on every read
-  (:func:`fill`, :func:`fill_all`), so MLflow always reads it where it looks. No template is ever cut short.
+  (:func:`fill`, :func:`fill_all`), so MLflow always reads it where it looks. No template is ever cut short. The
+  files keep the prompt as registered (they cannot change): a value set or deleted later lives in the version's tags,
+  which win, and ``mapping.PROMPT_REPLACED_TAG`` names the file-held keys whose file value no longer counts
+  (:func:`replacing`).
 - **Delete.** Azure ML containers cannot be deleted (the support matrix). A prompt with versions is refused in
   MLflow's own Unity Catalog words; an empty one is *retired* (``mapping.RETIRED_TAG``): the model-asset layer then
   treats it as absent, and creating the name again revives it (its version numbers continue).
@@ -92,6 +95,22 @@ def _held_keys(resource: Json) -> list[str]:
     return [k for k in str(facts.get(PROP_FILE_TAGS) or "").split(",") if k]
 
 
+def _replaced(resource: Json) -> set[str]:
+    """The file-held keys whose file value no longer counts (set or deleted since registration:
+    ``mapping.PROMPT_REPLACED_TAG``)."""
+    tags = (resource.get("properties") or {}).get("tags") or {}
+    return {k for k in str(tags.get(mapping.PROMPT_REPLACED_TAG) or "").split(",") if k}
+
+
+def replacing(resource: Json, key: str) -> dict[str, str]:
+    """The marker tag to write with a write or delete of ``key`` on a version that keeps ``key`` in its files: from
+    then on the file's value no longer counts (the files cannot change), so a later read answers the tag, or nothing
+    once it is deleted, as MLflow's SQL registry does. Empty for any other key or version."""
+    if key not in _held_keys(resource):
+        return {}
+    return {mapping.PROMPT_REPLACED_TAG: ",".join(sorted(_replaced(resource) | {key}))}
+
+
 def _with_tags(resource: Json, extra: dict[str, str]) -> Json:
     """A copy of ``resource`` whose tags also hold ``extra`` (its own tags win)."""
     result = copy.copy(resource)
@@ -135,7 +154,8 @@ def fill(assets: Any, name: str, resource: Json, *, strict: bool = True) -> Json
     one damaged prompt must not break every search of the workspace; MLflow then says the prompt has no text)."""
     if resource.get(_UNREADABLE):
         return resource
-    missing = [k for k in _held_keys(resource) if k not in ((resource.get("properties") or {}).get("tags") or {})]
+    tags = (resource.get("properties") or {}).get("tags") or {}
+    missing = [k for k in _held_keys(resource) if k not in tags and k not in _replaced(resource)]
     if not missing:
         return resource
     raw = assets.read_file(name, resource, DETAILS_FILE)
@@ -157,7 +177,7 @@ def fill(assets: Any, name: str, resource: Json, *, strict: bool = True) -> Json
 
 def fill_all(assets: Any, name: str, resources: list[Json]) -> list[Json]:
     """:func:`fill` (not strict) for many versions of one model, the file reads sent together (:mod:`.concurrency`)."""
-    if not any(_held_keys(r) for r in resources):
+    if not any(set(_held_keys(r)) - _replaced(r) for r in resources):
         return resources
     return concurrency.together(*[lambda r=r: fill(assets, name, r, strict=False) for r in resources])
 
@@ -174,16 +194,6 @@ def check_tag_write(name: str, resource: Json, key: str, value: str) -> None:
             f"Tag {key!r} of prompt version {name}/{resource.get('name')} is {len(value):,} characters long. On Azure "
             f"ML, prompt values over {INLINE_LIMIT:,} characters are kept in the version's files, which cannot change "
             "once the version exists. Register a new prompt version with it instead (mlflow.genai.register_prompt).",
-            error_code=INVALID_PARAMETER_VALUE,
-        )
-
-
-def check_tag_delete(name: str, resource: Json, key: str) -> None:
-    """Refuse deleting a prompt key the version keeps in its files (they cannot change; see :func:`check_tag_write`)."""
-    if key in _held_keys(resource):
-        raise MlflowException(
-            f"Tag {key!r} of prompt version {name}/{resource.get('name')} is kept in the version's files on Azure ML, "
-            "which cannot change once the version exists. Register a new prompt version without it instead.",
             error_code=INVALID_PARAMETER_VALUE,
         )
 

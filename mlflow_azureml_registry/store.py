@@ -319,7 +319,8 @@ class AzureMLRegistryStore(WebhooksRefused, AbstractStore):
             resource = self._version(name, version)
             prompts.check_tag_write(name, resource, tag.key, str(tag.value))
             props = resource.setdefault("properties", {})
-            props["tags"] = {**(props.get("tags") or {}), tag.key: str(tag.value)}
+            marker = prompts.replacing(resource, tag.key)  # a prompt value its files hold no longer counts there
+            props["tags"] = {**(props.get("tags") or {}), tag.key: str(tag.value), **marker}
             self._assets.put_version(name, resource, mapping.KEEP, answer=False)
 
     def delete_model_version_tag(self, name, version, key):
@@ -327,11 +328,11 @@ class AzureMLRegistryStore(WebhooksRefused, AbstractStore):
         validation.version(version)
         with self._assets.writing(name):
             resource = self._version(name, version)
-            prompts.check_tag_delete(name, resource, key)
+            marker = prompts.replacing(resource, key)  # a prompt value its files hold: gone for MLflow too
             tags = dict((resource.get("properties") or {}).get("tags") or {})
-            if key in tags:
-                del tags[key]
-                resource["properties"]["tags"] = tags
+            if key in tags or marker:
+                tags.pop(key, None)
+                resource.setdefault("properties", {})["tags"] = {**tags, **marker}
                 self._assets.put_version(name, resource, mapping.KEEP, answer=False)
 
     # -- aliases ------------------------------------------------------------------------------------

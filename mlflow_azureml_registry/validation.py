@@ -116,7 +116,7 @@ def tag_key(key: Any) -> str:
     itself (``mlflow.alias.*`` holds aliases, ``mlflow.lastUpdated`` MLflow's last-update time)."""
     from mlflow.utils.validation import _validate_tag_name
 
-    from .mapping import ALIAS_TAG_PREFIX, RETIRED_TAG, STAGE_TAG, is_reserved_tag
+    from .mapping import ALIAS_TAG_PREFIX, PROMPT_REPLACED_TAG, RETIRED_TAG, STAGE_TAG, is_reserved_tag
 
     _mlflow_first(_validate_tag_name, key)
     if not isinstance(key, str) or not key.strip():
@@ -132,6 +132,8 @@ def tag_key(key: Any) -> str:
             what = "it holds a registry version's stage; use transition_model_version_stage instead."
         elif key == RETIRED_TAG:
             what = "it marks a deleted prompt; choose another key."
+        elif key == PROMPT_REPLACED_TAG:
+            what = "it names a prompt version's values its files no longer hold; choose another key."
         else:
             what = "the plugin keeps MLflow's last-update time there; choose another key."
         raise _invalid(f"Tag key {key!r} is reserved: {what}")

@@ -117,10 +117,10 @@ DIFFERENCES += [
     Difference(
         "prompt-file-held-tags",
         "A prompt value over 1,000 characters (template, response format, model config) is kept in the version's "
-        "files, which cannot change once the version exists: setting such a value later, or deleting one kept "
-        "there, is refused (INVALID_PARAMETER_VALUE: register a new prompt version). MLflow's SQL registry changes "
-        "the version in place (its docs call prompt versions immutable).",
-        {"prompt_limits": ("set-long-template-tag", "delete-file-held-template")},
+        "files, which cannot change once the version exists: setting such a value later is refused "
+        "(INVALID_PARAMETER_VALUE: register a new prompt version). MLflow's SQL registry changes the version in place "
+        "(its docs call prompt versions immutable). Shorter values, and deleting any, answer as MLflow does.",
+        {"prompt_limits": ("set-long-template-tag",)},
         lambda ours, theirs: theirs is None and isinstance(ours, Error) and ours.code == "INVALID_PARAMETER_VALUE"
         and "Register a new prompt version" in ours.message,
     ),

@@ -227,7 +227,11 @@ def prompt_limits(r: Registry) -> None:
     r.step("prompt-tag-too-long", lambda c: c.set_prompt_tag(t, "big", "x" * 100_001))
     r.step("version-tag-too-long", lambda c: c.set_prompt_version_tag(t, 1, "big", "x" * 100_001))
     r.step("set-long-template-tag", lambda c: c.set_prompt_version_tag(t, 1, "mlflow.prompt.text", "z" * 5_000))
+    # a value the version's files hold, then replaced by a short one, then deleted: MLflow reads the tag, then nothing
+    r.step("set-short-over-file-held", lambda c: c.set_prompt_version_tag(t, 2, "mlflow.prompt.text", "tiny"))
+    r.step("read-short-over-file-held", lambda c: c.get_prompt_version(t, 2).template)
     r.step("delete-file-held-template", lambda c: c.delete_prompt_version_tag(t, 2, "mlflow.prompt.text"))
+    r.step("read-deleted-file-held", lambda c: c.get_prompt_version(t, 2).tags.get("mlflow.prompt.text"))
     r.step("name-with-dot", lambda c: c.register_prompt(f"{t}.dotted", "x"), keep=version)
     r.step("name-with-space", lambda c: c.register_prompt(f"{t} spaced", "x"), keep=version)
 

@@ -23,7 +23,10 @@ def test_genai_prompt_example(workspace, tmp_path, model_name):
     # Not MLflow's settings, nor the cloud an in-process MLClient of an earlier test named (AZUREML_CURRENT_CLOUD).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AZUREML_"))}
     env.update(workspace.env)
-    env.update(PROMPT_NAME=model_name, PYTHONDONTWRITEBYTECODE="1")
+    scratch = tmp_path / "tmp"  # the example's temporary files: it deletes them when it ends
+    scratch.mkdir()
+    env.update(PROMPT_NAME=model_name, PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(scratch),
+               MLFLOW_AZUREML_LOCK_DIR=str(tmp_path / "locks"))
     command = [sys.executable, str(EXAMPLES / "genai_prompt.py")]
     with subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, start_new_session=True) as process:
@@ -35,6 +38,7 @@ def test_genai_prompt_example(workspace, tmp_path, model_name):
             raise
     assert process.returncode == 0, f"{stdout[-2000:]}\n{stderr[-4000:]}"
     assert "Traceback" not in stderr, stderr[-4000:]
+    assert not list(scratch.iterdir()), f"left in TMPDIR: {[p.name for p in scratch.iterdir()]}"
     lines = [line.split(". ", 1)[1] for line in stdout.splitlines() if re.match(r"\d\. ", line)]
     assert lines == [
         f"registered {model_name} version 2 with variables ['name', 'topic']",
