@@ -63,14 +63,27 @@ def test_azurite_refuses_an_expired_sas(workspace, monkeypatch):
 
     monkeypatch.setattr(workspace, "sas_ttl_s", 8.0)  # room for the first call on a loaded machine
     props = workspace.datastore()
-    sas = workspace.state.secret_provider(props["accountName"], props["containerName"], 1)["sasToken"]
-    container = ContainerClient(
-        workspace.storage_account_url_template.format(account=props["accountName"]),
-        props["containerName"],
-        credential=AzureSasCredential(sas.lstrip("?")),
-        connection_verify=workspace.ca_bundle,
-    )
-    list(container.list_blobs(results_per_page=1))  # works now
+    refusals = []
+    # A fresh SAS works. In two full-suite runs (never alone, nor with its neighbours) Azurite refused the first
+    # request of a SAS issued a moment before (AuthorizationFailure, cause not found yet: session 7's note); a
+    # fresh SAS is tried up to 3 times, each refusal kept for the message. The control is the refusal after expiry.
+    for _ in range(3):
+        issued = time.time()
+        sas = workspace.state.secret_provider(props["accountName"], props["containerName"], 1)["sasToken"]
+        container = ContainerClient(
+            workspace.storage_account_url_template.format(account=props["accountName"]),
+            props["containerName"],
+            credential=AzureSasCredential(sas.lstrip("?")),
+            connection_verify=workspace.ca_bundle,
+        )
+        try:
+            list(container.list_blobs(results_per_page=1))  # works now
+            break
+        except HttpResponseError as exc:
+            shown = sas.split("sig=")[0][:120]  # never the signature
+            refusals.append(f"{exc.status_code} {exc.error_code} after {time.time() - issued:.2f} s, sas {shown}")
+    else:
+        pytest.fail(f"a fresh SAS was refused 3 times: {refusals}")
     expiry = sas_expiry(sas)
     assert expiry is not None
     time.sleep(max(0.0, expiry - time.time()) + 1.5)
