@@ -5,7 +5,6 @@ and the push-down are described in :mod:`.search`."""
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,21 +20,6 @@ from . import mapping
 from .validation import MODEL_NAME_RULE
 from .validation import clip as _clip
 from .validation import short as _short
-
-try:
-    from mlflow.store.model_registry import (
-        SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT,
-        SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD,
-        SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
-        SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
-    )
-except ImportError:  # pragma: no cover - older MLflow
-    SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT, SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD = 100, 1000
-    SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT, SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD = 10000, 200_000
-
-_logger = logging.getLogger(__name__)
-
-Json = dict[str, Any]
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 PROPERTY_RUN_ID = mapping.PROP_RUN_ID

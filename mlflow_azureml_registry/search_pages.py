@@ -7,7 +7,6 @@ import base64
 import binascii
 import hashlib
 import json
-import logging
 import threading
 import time
 import uuid
@@ -22,21 +21,6 @@ from . import validation
 from .search_filters import invalid_parameter
 from .validation import clip as _clip
 from .validation import short as _short
-
-try:
-    from mlflow.store.model_registry import (
-        SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT,
-        SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD,
-        SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
-        SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
-    )
-except ImportError:  # pragma: no cover - older MLflow
-    SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT, SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD = 100, 1000
-    SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT, SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD = 10000, 200_000
-
-_logger = logging.getLogger(__name__)
-
-Json = dict[str, Any]
 
 DEFAULT_VERSION_ORDER = ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
 
