@@ -69,8 +69,8 @@ def manifest_blob(folder_path: str) -> str:
 def upload_folder(gateway: AzureMLGateway, model: LocalModel, *, model_name: str) -> UploadedFolder:
     """Step 1: make ``LocalUpload/<hash>/<folder>`` hold exactly the folder's files, marker last.
 
-    Large files' own SHA-256 (for the manifest) come from the bytes the upload sends; the files must
-    then still be the ones that were hashed, or nothing is marked complete.
+    The bytes the upload sends must be the ones that were hashed (each file's own SHA-256, for the
+    manifest, comes from the hashing read), or nothing is marked complete.
     """
     snap = folder_snapshot(model)
     location = DatastoreLocation(
@@ -115,13 +115,14 @@ def folder_snapshot(model: LocalModel) -> FolderSnapshot:
 
 def send_folder(folder: Any, snap: FolderSnapshot, root: str) -> tuple[FolderSnapshot, bytes]:
     """Upload a folder's files under ``root`` in ``folder`` (a ``BlobFolder``), then its per-file SHA-256 manifest
-    beside it (:func:`manifest_blob`); the snapshot with every digest, and the manifest's bytes. Large files' own
-    SHA-256 come from the bytes the upload sent; a file that changed since it was hashed is an
-    ``az.IntegrityError``, and then no manifest is written. Workspaces and registries upload with it alike."""
+    beside it (:func:`manifest_blob`); the snapshot with every digest, and the manifest's bytes. The bytes sent
+    are checked against the hashing read (a large file's CRC-32, a small file's SHA-256); a file that changed
+    since it was hashed is an ``az.IntegrityError``, and then no manifest is written. Workspaces and registries
+    upload with it alike."""
     with TransferProgress("Uploading", len(snap.files)) as progress:
         kept = snap.contents  # small files' bytes, read for the content hash: sent as they are
         sent = folder.upload_files(
-            (UploadItem(f.path, f"{root}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path))
+            (UploadItem(f.path, f"{root}/{f.relative_path}", f.size, f.sha256, kept.get(f.relative_path), f.crc32)
              for f in snap.files),
             progress=progress,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,6 +102,32 @@ def test_a_file_that_is_not_the_one_listed_is_not_uploaded(blobs, container, pre
     with pytest.raises(IntegrityError, match="changed while it was being uploaded"):
         blobs.upload_files([UploadItem(big, f"{prefix}/big.bin", size, sha)])
     assert list(container.list_blobs(name_starts_with=prefix)) == []  # no block list was committed
+
+
+@pytest.mark.parametrize("how", ["size", "crc32", "same size, other bytes"])
+def test_a_large_file_checked_by_crc32_that_is_not_the_one_hashed_is_not_uploaded(
+        blobs, container, prefix, big, how):
+    """With the SHA-256 and CRC-32 of the hashing read given, the upload checks the bytes it sends by CRC-32."""
+    data = big.read_bytes()
+    size, sha, crc = len(data), _sha(data), zlib.crc32(data)
+    if how == "size":
+        size -= 1
+    elif how == "crc32":
+        crc ^= 1
+    else:  # written between the hashing read and the upload, in place
+        with open(big, "r+b") as handle:
+            handle.seek(len(data) // 2)
+            handle.write(bytes([data[len(data) // 2] ^ 0xFF]))
+    with pytest.raises(IntegrityError, match="changed while it was being uploaded"):
+        blobs.upload_files([UploadItem(big, f"{prefix}/big.bin", size, sha, None, crc)])
+    assert list(container.list_blobs(name_starts_with=prefix)) == []  # no block list was committed
+
+
+def test_a_large_file_checked_by_crc32_reports_the_sha256_it_was_given(blobs, container, prefix, big):
+    data = big.read_bytes()
+    digests = blobs.upload_files([UploadItem(big, f"{prefix}/big.bin", len(data), _sha(data), None, zlib.crc32(data))])
+    assert digests == {f"{prefix}/big.bin": _sha(data)}
+    assert container.download_blob(f"{prefix}/big.bin").readall() == data
 
 
 def test_a_ranged_download_that_does_not_match_is_deleted(blobs, prefix, big, tmp_path):

@@ -1,9 +1,11 @@
 """The content hash must equal the Azure ML SDK's, so each reuses the other's uploads; the hash cache must
 never hand back a hash for content that is not on disk."""
 
+import dataclasses
 import hashlib
 import json
 import os
+import zlib
 
 import pytest
 from azure.ai.ml._utils._asset_utils import get_object_hash
@@ -83,23 +85,45 @@ def test_hash_changes_with_content_and_names(tmp_path):
     assert snapshot(tmp_path).content_hash not in (before, changed)
 
 
-def test_small_files_get_their_sha256_large_ones_when_completed(tmp_path):
+@pytest.mark.parametrize("large_size", [
+    INLINE_DIGEST_MAX + 1,
+    content._LARGE_CHUNK - 1, content._LARGE_CHUNK, content._LARGE_CHUNK + 1,  # one buffer, then the other
+    2 * content._LARGE_CHUNK, 2 * content._LARGE_CHUNK + 1,  # back to the first buffer
+    5 * content._LARGE_CHUNK + 12345,
+])
+def test_every_file_gets_its_sha256_and_large_ones_the_crc32_their_upload_checks(tmp_path, large_size):
+    """One read gives the content hash, each file's own SHA-256 and, for large files, the CRC-32 of the bytes
+    read (two alternating buffers, the own hashes in a helper thread): all as if each were computed alone."""
     (tmp_path / "small.bin").write_bytes(os.urandom(INLINE_DIGEST_MAX))
-    (tmp_path / "large.bin").write_bytes(os.urandom(INLINE_DIGEST_MAX + 1))
-    snap = snapshot(tmp_path)
+    (tmp_path / "large.bin").write_bytes(os.urandom(large_size))
+    (tmp_path / "z-large.bin").write_bytes(os.urandom(INLINE_DIGEST_MAX + 7))  # the helper serves each file
+    snap = snapshot(tmp_path, cache=None)
+    assert snap.content_hash == get_object_hash(tmp_path)
     by_name = {f.relative_path: f for f in snap.files}
-    assert by_name["small.bin"].sha256 == _sha(tmp_path / "small.bin")
-    assert by_name["large.bin"].sha256 is None  # the upload computes it from the bytes it sends
-    assert not snap.complete
+    assert {name: f.sha256 for name, f in by_name.items()} == {
+        name: _sha(tmp_path / name) for name in ("small.bin", "large.bin", "z-large.bin")}
+    assert by_name["small.bin"].crc32 is None  # its kept bytes, or a fresh read, are hashed again when sent
+    for name in ("large.bin", "z-large.bin"):
+        assert by_name[name].crc32 == zlib.crc32((tmp_path / name).read_bytes())
+    assert snap.complete
+    manifest = json.loads(snap.manifest())
+    assert manifest["files"]["large.bin"] == {"sha256": _sha(tmp_path / "large.bin"), "size": large_size}
+
+
+def test_a_snapshot_without_some_digests_is_completed_by_reading_them(tmp_path):
+    """A snapshot whose large files lack their SHA-256 (from an older hash cache) is completed before use."""
+    (tmp_path / "small.bin").write_bytes(os.urandom(100))
+    (tmp_path / "large.bin").write_bytes(os.urandom(INLINE_DIGEST_MAX + 1))
+    full = snapshot(tmp_path, cache=None)
+    partial = dataclasses.replace(full, files=tuple(
+        dataclasses.replace(f, sha256=None, crc32=None) if f.relative_path == "large.bin" else f
+        for f in full.files))
+    assert not partial.complete
     with pytest.raises(ValueError):
-        snap.manifest()
-    full = complete_digests(snap)
-    assert {f.relative_path: f.sha256 for f in full.files} == {
-        "small.bin": _sha(tmp_path / "small.bin"),
-        "large.bin": _sha(tmp_path / "large.bin"),
-    }
-    manifest = json.loads(full.manifest())
-    assert manifest["files"]["large.bin"] == {"sha256": _sha(tmp_path / "large.bin"), "size": INLINE_DIGEST_MAX + 1}
+        partial.manifest()
+    completed = complete_digests(partial, cache=None)
+    assert [(f.relative_path, f.sha256) for f in completed.files] == [
+        (f.relative_path, f.sha256) for f in full.files]
 
 
 def test_small_files_bytes_are_kept_for_the_upload_up_to_a_budget(tmp_path, monkeypatch):
