@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import credentials, settings
+from .azure.errors import CREDENTIAL_FIX  # one text for every command and MLflow's errors
 
-CREDENTIAL_FIX = (
-    "sign in with `az login` (a workstation); or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET (a "
-    "service principal) or AZURE_FEDERATED_TOKEN_FILE (workload identity); or run on Azure with a managed identity; "
-    "or call mlflow_azureml_registry.configure(credential=...) in the process (README, Credentials)"
-)
+__all__ = ["CREDENTIAL_FIX", "NETWORK_FIX", "ROLE", "forbidden_fix", "is_timeout", "token_refused_fix",
+           "unauthenticated_fix"]
+
 NETWORK_FIX = (
     "check the network path to it: HTTPS_PROXY/NO_PROXY for a proxy, REQUESTS_CA_BUNDLE for a TLS-inspecting one, "
     "DNS for a private endpoint, and MLFLOW_AZUREML_RESOURCE_MANAGER_URL in a sovereign cloud"

@@ -1,7 +1,8 @@
 """The doctor's checks that ask Azure's control plane (1-5 of :mod:`.doctor`): URI, credential, reachability,
 permissions and datastore (6, storage, is :mod:`.doctor_storage`). Every request goes through the gateway
-(:mod:`.azure`), built fresh for the run (nothing cached by the process's stores is trusted), with at most one retry
-so that a broken set-up is reported quickly. Nothing is created here.
+(:mod:`.azure`), built fresh for the run (nothing cached by the process's stores is trusted), and sent once, without
+retries (:func:`_http`), so that an endpoint that never answers is reported after one read timeout. Nothing is created
+here.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ WRITE_ACTIONS = {
 Data Scientist and AzureML Registry User grant them)."""
 
 def _http() -> settings.HttpSettings:
-    found = settings.http_settings()
-    return dataclasses.replace(found, retry_total=min(found.retry_total, 1))
+    """The plugin's timeouts (``MLFLOW_AZUREML_HTTP_TIMEOUT``, ``MLFLOW_AZUREML_CONNECT_TIMEOUT``) with no retry,
+    whatever ``MLFLOW_AZUREML_RETRY_TOTAL`` says: a retry of a request that timed out waits the whole timeout again,
+    so a control plane or storage account that accepts connections and never answers would be reported only after
+    twice the read timeout. A doctor reports what the service answers now; a throttled or failing service's check
+    says to try again in a few minutes."""
+    return dataclasses.replace(settings.http_settings(), retry_total=0)
 
 
 def failure_text(exc: Exception) -> str:

@@ -37,10 +37,7 @@ _CODES = (
 )
 
 _HINTS = {
-    az.Unauthenticated: " To fix: sign in with `az login` (a workstation); or set AZURE_CLIENT_ID, AZURE_TENANT_ID "
-    "and AZURE_CLIENT_SECRET (a service principal) or AZURE_FEDERATED_TOKEN_FILE (workload identity: CI, AKS); "
-    "or run on Azure with a managed identity; or call "
-    "mlflow_azureml_registry.configure(credential=...) with any azure-core TokenCredential.",
+    az.Unauthenticated: f" To fix: {az.CREDENTIAL_FIX}.",
     # Before Forbidden: the first matching class gives the hint.
     az.StorageForbidden: " The datastore's storage account refused it. With a datastore that keeps a key or SAS, "
     "check that its SAS allows reading and writing blobs and has not expired, and that the storage account's "

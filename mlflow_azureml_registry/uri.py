@@ -1,8 +1,13 @@
-"""The plugin's URI scheme: registry URIs (a workspace or an Azure ML registry) and artifact URIs (a datastore
-path in a workspace, or a model version's files in either).
+"""The plugin's URI scheme, read: registry URIs (a workspace or an Azure ML registry) and artifact URIs (a
+datastore path in a workspace, or a model version's files in either), and Azure ML's tracking URIs and ``MLClient``
+turned into registry URIs.
 
 The scheme is ``azureml-registry`` because Microsoft's ``azureml-mlflow`` already owns ``azureml``
 for MLflow plugins, and Azure ML datastore paths are ``azureml://`` too (see design.md).
+
+The rules for each part of a URI, and the quoting of inputs in messages, are :mod:`.uri_parts`; the locations an
+artifact URI names, and the URIs built from them, :mod:`.uri_locations`. Every name callers import from this
+module stays importable here.
 """
 
 from __future__ import annotations
@@ -13,9 +18,42 @@ from typing import Any, Optional, Union
 from urllib.parse import unquote
 
 from .azure.workspace import RegistryRef, Target, WorkspaceRef
+from .uri_locations import DatastoreLocation, VersionFiles, registry_uri
+from .uri_parts import (
+    QUERY_FLAGS,
+    SCHEME,
+    TRACKING_SCHEME,
+    InvalidUri,
+    check_datastore_name,
+    check_datastore_path,
+    check_model_segments,
+    quote_input,
+    registry_ref,
+    workspace_ref,
+)
 
-SCHEME = "azureml-registry"
-TRACKING_SCHEME = "azureml"
+__all__ = [
+    "ARTIFACT_URI_SHAPE",
+    "REGISTRY_URI_SHAPE",
+    "SCHEME",
+    "TRACKING_SCHEME",
+    "TRACKING_URI_SHAPE",
+    "DatastoreLocation",
+    "InvalidUri",
+    "VersionFiles",
+    "check_datastore_name",
+    "check_datastore_path",
+    "parse_artifact_uri",
+    "parse_asset_uri",
+    "parse_registry_uri",
+    "parse_version_alias",
+    "quote_input",
+    "registry_ref",
+    "registry_uri",
+    "registry_uri_from_ml_client",
+    "registry_uri_from_tracking_uri",
+    "workspace_ref",
+]
 
 _WORKSPACE = re.compile(
     r"subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/"
@@ -37,21 +75,6 @@ _DATASTORE_PATH = re.compile(
     r"^/datastores/(?P<ds>[^/]+)(?:/sha256/(?P<digest>[0-9a-f]{64}))?/paths(?:/(?P<path>.*))?$"
 )
 
-# Azure's naming rules for the segments, checked after percent-decoding: a decoded '/', '..' or control
-# character would otherwise change which resource the request URL names.
-_SUBSCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}")
-_RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")  # ARM: not ending with '.'
-_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,254}")
-# Azure ML registry names: 3-33 characters, letters, digits, '-' and '_', starting with a letter or digit
-# (Microsoft Learn, "Manage Azure Machine Learning registries"); longer names are taken, the service decides.
-_REGISTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,254}")
-_DATASTORE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,254}")
-_SEGMENT_RULES = (
-    ("subscription id", _SUBSCRIPTION, "letters, digits and '-'"),
-    ("resource group", _RESOURCE_GROUP, "letters, digits, '_', '-', '.', '(', ')', not ending with '.'"),
-    ("workspace name", _WORKSPACE_NAME, "letters, digits, '_' and '-', starting with a letter or digit"),
-)
-
 REGISTRY_URI_SHAPE = (
     f"{SCHEME}://subscriptions/<subscription-id>/resourceGroups/<resource-group>/workspaces/<workspace>"
     f" (or the workspace's MLflow tracking URI from Azure ML with the scheme changed to {SCHEME}://), or for an "
@@ -69,16 +92,11 @@ ARTIFACT_URI_SHAPE = (
     f"{SCHEME}://<workspace or registry>/models/<name>/versions/<version>[/<path>]"
 )
 
-# The only query Azure ML puts in a tracking URI: SDK v1 ends it with '?', and its jobs append
-# '&is-remote=True' (azureml-mlflow). Nothing else is taken, so that no setting is silently ignored.
-_QUERY_FLAGS = {"is-remote": ("true", "false")}
 # Query keys whose value is a credential (old azureml-mlflow URIs embedded a token): refused, never echoed.
 _CREDENTIAL_KEYS = ("auth", "auth-type", "token")
-_QUOTE_LIMIT = 300  # characters of an input quoted in a message
-
-
-class InvalidUri(ValueError):
-    """The URI does not have one of the accepted shapes; the message names the expected one."""
+# ``.../versions`` alone: MLflow opens the parent of ``.../versions/<v>`` as a repository, and reads ``<v>`` in it.
+_VERSION_FILES = re.compile(r"^/models/(?P<name>[^/]+)/versions(?:/(?P<version>[^/]+)(?:/(?P<path>.*))?)?/?$")
+_VERSION_ALIAS = re.compile(r"^/models/(?P<name>[^/]+)/?@(?P<alias>[^/]+)/?$")
 
 
 @dataclass(frozen=True)
@@ -95,50 +113,10 @@ _TRACKING = _Kind("Azure ML tracking URI", TRACKING_SCHEME, TRACKING_URI_SHAPE)
 _ARTIFACT = _Kind("artifact URI", SCHEME, ARTIFACT_URI_SHAPE)
 
 
-def _mask_query(text: str) -> str:
-    """``text`` with every query value masked but ``is-remote``'s: an old tracking URI may carry a token."""
-    head, sep, query = text.partition("?")
-    if not sep:
-        return text
-    query, hash_, fragment = query.partition("#")
-    items = []
-    for item in query.split("&"):
-        key, eq, value = item.partition("=")
-        if value and key.lower() not in _QUERY_FLAGS:
-            value = "***"
-        items.append(f"{key}{eq}{value}")
-    return f"{head}?{'&'.join(items)}{hash_}{fragment}"
-
-
-def quote_input(value: Any, limit: int = _QUOTE_LIMIT) -> str:
-    """``value`` for a message: at most a ``limit``-character prefix, saying how long it was, query values masked."""
-    if isinstance(value, str):
-        if len(value) <= limit:
-            return repr(_mask_query(value))
-        return f"{_mask_query(value[:limit])!r}... ({len(value)} characters)"
-    if isinstance(value, (bytes, bytearray)):
-        shown = repr(bytes(value[:limit]))
-        return f"{type(value).__name__} {shown}" + (f"... ({len(value)} bytes)" if len(value) > limit else "")
-    if value is None or isinstance(value, (bool, int, float)):
-        return repr(value)[:limit]
-    return f"a {type(value).__name__}"
-
-
 def _invalid(kind: _Kind, uri: Any, reason: str) -> InvalidUri:
     return InvalidUri(
         f"Invalid {kind.name} {quote_input(uri)}: {reason}. Expected a URI of the form {kind.shape}"
     )
-
-
-def workspace_ref(
-    subscription: str, resource_group: str, workspace: str, *, uri: Any = None, kind: str = ""
-) -> WorkspaceRef:
-    """A workspace from (already decoded) URI segments, refusing names Azure would never give a workspace."""
-    for (what, rule, allowed), value in zip(_SEGMENT_RULES, (subscription, resource_group, workspace)):
-        if not rule.fullmatch(value):
-            where = f" in {kind + ' ' if kind else ''}{quote_input(uri)}" if uri is not None else ""
-            raise InvalidUri(f"Invalid {what} {quote_input(value, 60)}{where}: Azure allows {allowed}")
-    return WorkspaceRef(subscription, resource_group, workspace)
 
 
 def _check_query(kind: _Kind, uri: str, query: Optional[str], fragment: Optional[str]) -> None:
@@ -161,7 +139,7 @@ def _check_query(kind: _Kind, uri: str, query: Optional[str], fragment: Optional
                 f"its query parameter {quote_input(key)} carries a credential, and the plugin never takes one from a "
                 "URI: remove it, and use configure(credential=...) or the environment (see the README)",
             )
-        allowed = _QUERY_FLAGS.get(key.lower())
+        allowed = QUERY_FLAGS.get(key.lower())
         if allowed is None:  # the value is not quoted: it could be anything, a secret included
             raise _invalid(kind, uri, f"unexpected query parameter {quote_input(key, 40)}; {rule}")
         if value.lower() not in allowed:
@@ -217,24 +195,6 @@ def _split(uri: Any, kind: _Kind) -> tuple[Target, str]:
     return ref, rest[match.end():]
 
 
-def registry_ref(
-    name: str, subscription: Optional[str], resource_group: Optional[str], *, uri: Any = None, kind: str = ""
-) -> RegistryRef:
-    """An Azure ML registry from (percent-encoded) URI segments; the subscription and resource group may be absent
-    (registry discovery supplies them)."""
-    name = unquote(name)
-    where = f" in {kind + ' ' if kind else ''}{quote_input(uri)}" if uri is not None else ""
-    if not _REGISTRY_NAME.fullmatch(name):
-        raise InvalidUri(
-            f"Invalid registry name {quote_input(name, 60)}{where}: Azure ML allows letters, digits, '_' and '-', "
-            "starting with a letter or digit"
-        )
-    if subscription is None:
-        return RegistryRef(name)
-    ref = workspace_ref(unquote(subscription), unquote(resource_group or ""), "w", uri=uri, kind=kind)
-    return RegistryRef(name, ref.subscription_id, ref.resource_group)
-
-
 def _target_only(uri: Any, kind: _Kind) -> Target:
     ref, tail = _split(uri, kind)
     if tail.strip("/"):
@@ -254,106 +214,9 @@ def parse_registry_uri(uri: str) -> Target:
     return _target_only(uri, _REGISTRY)
 
 
-def registry_uri(target: Target) -> str:
-    """The registry URI of a workspace or registry (its short form)."""
-    return f"{SCHEME}://{target.uri_path}"
-
-
-@dataclass(frozen=True)
-class DatastoreLocation:
-    """A folder (or file) on a workspace datastore.
-
-    ``manifest_sha256``, when known, is the digest of the per-file SHA-256 manifest the files must
-    match; artifact URIs carry it (``.../sha256/<digest>/paths/...``) so downloads can be verified
-    from the URI alone.
-    """
-
-    workspace: WorkspaceRef
-    datastore: str
-    path: str  # no leading or trailing '/'
-    manifest_sha256: Optional[str] = None
-
-    def child(self, relative: str) -> DatastoreLocation:
-        relative = relative.strip("/")
-        path = f"{self.path}/{relative}" if self.path and relative else relative or self.path
-        return DatastoreLocation(self.workspace, self.datastore, path, self.manifest_sha256)
-
-    @property
-    def artifact_uri(self) -> str:
-        digest = f"/sha256/{self.manifest_sha256}" if self.manifest_sha256 else ""
-        return f"{registry_uri(self.workspace)}/datastores/{self.datastore}{digest}/paths/{self.path}"
-
-    @property
-    def asset_uri(self) -> str:
-        """The ``modelUri`` form the Azure ML service stores."""
-        return f"{self.workspace.asset_prefix}/datastores/{self.datastore}/paths/{self.path}"
-
-
-def check_datastore_name(name: str, uri: Any) -> str:
-    if not _DATASTORE_NAME.fullmatch(name):
-        raise InvalidUri(
-            f"Invalid datastore name {quote_input(name)} in {quote_input(uri)}: "
-            "Azure allows letters, digits, '_' and '-'"
-        )
-    return name
-
-
-def check_datastore_path(path: str, uri: Any) -> str:
-    """A path inside a datastore, without leading or trailing '/'; '.' and '..' segments are refused (the
-    service would resolve them to another folder than the one named), as are control characters."""
-    path = path.strip("/")
-    if any(segment in (".", "..") for segment in path.split("/")):
-        raise InvalidUri(f"Invalid datastore path in {quote_input(uri)}: '.' and '..' segments are not allowed")
-    if re.search(r"[\x00-\x1f\x7f]", path):
-        raise InvalidUri(f"Invalid datastore path in {quote_input(uri)}: control characters are not allowed")
-    return path
-
-
-@dataclass(frozen=True)
-class VersionFiles:
-    """The files of one model version in a workspace or registry, or a file or folder ``path`` inside them:
-    ``azureml-registry://<workspace or registry>/models/<name>/versions/<version>[/<path>]``.
-
-    The artifact URIs the store hands out for registry versions (their storage is Azure ML's, reached through a
-    short-lived SAS per download), and the source form that names a version in another workspace or registry.
-    """
-
-    target: Target
-    model_name: str
-    version: str  # "" for ``.../versions`` (the parent MLflow may open): the first path segment is the version
-    path: str = ""  # inside the version's folder, no leading or trailing '/'
-
-    def child(self, relative: str) -> VersionFiles:
-        relative = relative.strip("/")
-        if not self.version:
-            version, _, rest = relative.partition("/")
-            return VersionFiles(self.target, self.model_name, version, rest)
-        path = f"{self.path}/{relative}" if self.path and relative else relative or self.path
-        return VersionFiles(self.target, self.model_name, self.version, path)
-
-    @property
-    def artifact_uri(self) -> str:
-        tail = "".join(f"/{part}" for part in (self.version, self.path) if part)
-        return f"{registry_uri(self.target)}/models/{self.model_name}/versions{tail}"
-
-    @property
-    def asset_id(self) -> str:
-        """Azure ML's id of the version (``azureml://registries/<r>/models/<n>/versions/<v>`` or the workspace's)."""
-        return f"{self.target.asset_prefix}/models/{self.model_name}/versions/{self.version}"
-
-
-# ``.../versions`` alone: MLflow opens the parent of ``.../versions/<v>`` as a repository, and reads ``<v>`` in it.
-_VERSION_FILES = re.compile(r"^/models/(?P<name>[^/]+)/versions(?:/(?P<version>[^/]+)(?:/(?P<path>.*))?)?/?$")
-_VERSION_ALIAS = re.compile(r"^/models/(?P<name>[^/]+)/?@(?P<alias>[^/]+)/?$")
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.]{0,254}")
-
-
 def _version_files(ref: Target, match: Any, uri: Any) -> VersionFiles:
     name, version = unquote(match["name"]), unquote(match["version"] or "")
-    if not _MODEL_NAME.fullmatch(name):
-        raise InvalidUri(f"Invalid model name {quote_input(name, 60)} in {quote_input(uri)}")
-    if version and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9\-_.]{0,64}", version):
-        raise InvalidUri(f"Invalid model version {quote_input(version, 60)} in {quote_input(uri)}")
+    check_model_segments(name, version, uri)
     return VersionFiles(ref, name, version, check_datastore_path(unquote(match["path"] or ""), uri))
 
 

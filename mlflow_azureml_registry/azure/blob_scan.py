@@ -2,19 +2,19 @@
 metadata, lease), and writes that happen only to a blob still as it was listed (``If-Match`` on its ETag).
 
 azure-storage-blob pages the listings itself (``ItemPaged``, up to 5,000 blobs a page); nothing here follows
-continuation markers by hand. Failures are the gateway's typed errors (:func:`.blobs.storage_error`).
+continuation markers by hand. Failures are the gateway's typed errors (:func:`.blob_common.storage_error`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-from .blobs import storage_error
+from .blob_common import storage_error
 
 HELD_LEASE_STATES = ("leased", "breaking")
 """Azure Storage's lease states in which a blob's lease is still held (``available``, ``expired`` and ``broken``
@@ -65,19 +65,13 @@ def held_leases(container_client: Any, prefix: str) -> list[str]:
 def set_metadata_if_unchanged(container_client: Any, blob: StoredBlob, metadata: dict[str, str]) -> Optional[str]:
     """Replace ``blob``'s metadata with ``metadata`` only if the blob is still the one listed (its ETag): its new
     ETag, or None when it changed or is gone since (412/404; nothing written). Other failures raise."""
-    try:
-        answer = container_client.get_blob_client(blob.name).set_blob_metadata(
+    outcome, answer = _unless_changed(
+        lambda: container_client.get_blob_client(blob.name).set_blob_metadata(
             metadata, etag=blob.etag, match_condition=MatchConditions.IfNotModified
-        )
-    except ResourceNotFoundError:
-        return None
-    except HttpResponseError as exc:
-        if exc.status_code == 412:
-            return None
-        raise storage_error(exc, f"setting metadata of blob {blob.name!r}") from None
-    except AzureError as exc:
-        raise storage_error(exc, f"setting metadata of blob {blob.name!r}") from None
-    return _bare(answer.get("etag"))
+        ),
+        f"setting metadata of blob {blob.name!r}",
+    )
+    return _bare(answer.get("etag")) if outcome == _WRITTEN else None
 
 
 def _bare(etag: Any) -> str:
@@ -87,22 +81,33 @@ def _bare(etag: Any) -> str:
 
 
 DELETED, CHANGED, GONE = "deleted", "changed", "gone"
+_WRITTEN = "written"
 
 
 def delete_if_unchanged(container_client: Any, name: str, etag: str) -> str:
     """Delete blob ``name`` (and its snapshots) only if its ETag is still ``etag``: :data:`DELETED`;
     :data:`CHANGED` when it was written since (412, also a blob under a lease: nothing deleted); :data:`GONE` when
     it no longer exists. Other failures raise the gateway's typed errors."""
-    try:
-        container_client.get_blob_client(name).delete_blob(
+    outcome, _ = _unless_changed(
+        lambda: container_client.get_blob_client(name).delete_blob(
             delete_snapshots="include", etag=etag, match_condition=MatchConditions.IfNotModified
-        )
+        ),
+        f"deleting blob {name!r}",
+    )
+    return DELETED if outcome == _WRITTEN else outcome
+
+
+def _unless_changed(write: Callable[[], Any], what: str) -> tuple[str, Any]:
+    """Send a write conditional on an ETag (``If-Match``): (``_WRITTEN``, the answer); (:data:`CHANGED`, None) when
+    the blob was written since (412); (:data:`GONE`, None) when it no longer exists (404). Other failures raise the
+    gateway's typed errors, naming ``what``."""
+    try:
+        return _WRITTEN, write()
     except ResourceNotFoundError:
-        return GONE
+        return GONE, None
     except HttpResponseError as exc:
         if exc.status_code == 412:
-            return CHANGED
-        raise storage_error(exc, f"deleting blob {name!r}") from None
+            return CHANGED, None
+        raise storage_error(exc, what) from None
     except AzureError as exc:
-        raise storage_error(exc, f"deleting blob {name!r}") from None
-    return DELETED
+        raise storage_error(exc, what) from None

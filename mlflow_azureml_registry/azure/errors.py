@@ -50,6 +50,17 @@ class Unauthenticated(AzureMLError):
     """401, or no token could be obtained."""
 
 
+CREDENTIAL_FIX = (
+    "sign in with `az login` (a workstation); or set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET (a "
+    "service principal) or AZURE_FEDERATED_TOKEN_FILE (workload identity: CI, AKS); or run on Azure with a managed "
+    "identity; or call mlflow_azureml_registry.configure(credential=...) with any azure-core TokenCredential "
+    "(README, Credentials)"
+)
+"""What to do when no credential gives a token (:class:`Unauthenticated`), in one place: MLflow's errors carry it
+(``mlflow_azureml_registry.errors``) and so do ``doctor`` and ``gc`` (``doctor_advice``). The credential chain is
+azure-identity's ``DefaultAzureCredential`` (README, Credentials)."""
+
+
 class Forbidden(AzureMLError):
     """403: the identity may not do this on this workspace."""
 

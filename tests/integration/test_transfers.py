@@ -220,7 +220,7 @@ def test_reregistering_reads_nothing_and_the_manifest_stays_the_same(
 
 def test_small_files_are_read_once(workspace, client, model_name, tmp_path, monkeypatch):
     """The content hash reads them; the upload sends those bytes without opening the files again."""
-    from mlflow_azureml_registry.azure import blobs as blobs_module
+    from mlflow_azureml_registry.azure import blob_upload
 
     folder = tmp_path / "many"
     folder.mkdir()
@@ -231,7 +231,7 @@ def test_small_files_are_read_once(workspace, client, model_name, tmp_path, monk
     def no_reading(*args, **kwargs):
         raise AssertionError("the upload must send the bytes the content hash read")
 
-    monkeypatch.setattr(blobs_module, "open", no_reading, raising=False)
+    monkeypatch.setattr(blob_upload, "open", no_reading, raising=False)
     client.create_registered_model(model_name)
     version = client.create_model_version(model_name, str(folder)).version
     monkeypatch.undo()

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mlflow_azureml_registry.azure.blobs import _OrderedHasher
+from mlflow_azureml_registry.azure.blob_download import _OrderedHasher
 
 
 @pytest.mark.parametrize("seed", range(5))
