@@ -9,21 +9,39 @@ shows, when ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` allows it (default on):
 
 :class:`TransferProgress` gives the gateway (``azure/blobs.py``) both, through two thread-safe calls: ``file_done()``
 and ``large_file(name, size)`` (a context yielding ``advance(n_bytes)``). Worker threads call them concurrently.
+
+:func:`quiet` turns both off for the transfers its thread starts meanwhile: a prompt version's two small files
+(``prompts.py``). MLflow's own registry stores a prompt as tags: no transfer, no bar.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Optional
 
+_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("mlflow_azureml_registry_quiet", default=False)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """No bar for a transfer started inside this block, on this thread (a context variable: other threads, and a
+    model registration beside it, keep theirs). The transfer's own worker threads follow the transfer's choice."""
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)
+
 
 class TransferProgress(AbstractContextManager):
     """The file-count bar of one transfer of ``total_files`` files; ``verb`` is "Downloading" or "Uploading".
 
-    Shown only when MLflow's progress setting is on (MLflow decides, in ``ArtifactProgressBar.set_pbar``); when it
-    is off every call is a no-op. Use as a context manager: the bar closes on exit.
+    Shown only when MLflow's progress setting is on (MLflow decides, in ``ArtifactProgressBar.set_pbar``) and the
+    transfer does not start inside :func:`quiet`; otherwise every call is a no-op. Use as a context manager: the bar
+    closes on exit.
     """
 
     def __init__(self, verb: str, total_files: int) -> None:
@@ -31,8 +49,11 @@ class TransferProgress(AbstractContextManager):
         self.total_files = total_files
         self._bar: Any = None
         self._lock = threading.Lock()
+        self._quiet = _quiet.get()
 
     def __enter__(self) -> TransferProgress:
+        if self._quiet:
+            return self
         from mlflow.utils.file_utils import ArtifactProgressBar
 
         self._bar = ArtifactProgressBar.files(desc=f"{self.verb} artifacts", total=self.total_files)
@@ -55,6 +76,9 @@ class TransferProgress(AbstractContextManager):
     def large_file(self, name: str, size: int) -> Iterator[Callable[[int], None]]:
         """A byte bar for one file of ``size`` bytes, shown when MLflow would (``size`` ≥ its 500 MB threshold);
         yields ``advance(n_bytes)``, safe to call from several threads."""
+        if self._quiet:
+            yield lambda n: None
+            return
         with _byte_bar(f"{self.verb} {name}", size) as advance:
             yield advance
 

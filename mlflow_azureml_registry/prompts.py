@@ -36,7 +36,7 @@ from typing import Any, Optional
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
-from . import concurrency, mapping
+from . import concurrency, mapping, progress
 from .assets import NewVersion
 from .sources import LocalModel
 from .unsupported import DELETE_MODEL_MESSAGE, PROMPT_TAG, refuse
@@ -124,8 +124,9 @@ def create_version(
     assets: Any, name: str, tags: dict[str, str], description: Optional[str], facts: dict[str, Optional[str]]
 ) -> Json:
     """Create a prompt version from its tags (MLflow's, validated) through the create protocol of ``assets`` (a
-    workspace's or registry's model-asset layer): the folder of the module docstring, uploaded content-addressed,
-    then the version. Returns the version as stored, its tags completed with the file-held keys.
+    workspace's or registry's model-asset layer): the folder of the module docstring, uploaded content-addressed
+    with no progress bar (MLflow's registry, which uploads nothing for a prompt, shows none), then the version.
+    Returns the version as stored, its tags completed with the file-held keys.
 
     Raises what ``create_from_folder`` raises (``RESOURCE_DOES_NOT_EXIST`` when the prompt is gone, ...)."""
     held = [k for k in SIZED_KEYS if len(tags.get(k) or "") > INLINE_LIMIT]
@@ -141,7 +142,8 @@ def create_version(
         (folder / "prompt.json").write_text(
             json.dumps(details, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
         )
-        stored = assets.create_from_folder(name, LocalModel(root, name), NewVersion(description, inline, facts))
+        with progress.quiet():  # two small files, which MLflow's own registry shows no bar for
+            stored = assets.create_from_folder(name, LocalModel(root, name), NewVersion(description, inline, facts))
     return _with_tags(stored, {k: tags[k] for k in held})
 
 

@@ -16,6 +16,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from mlflow_azureml_registry import prompts
 from mlflow_azureml_registry.azure.blobs import BLOCK_SIZE
 
 _BAR = re.compile(r"(Downloading|Uploading) (artifacts|\S+): +100%[^\n\r]*?(\d+(?:\.\d+)?\w*)/(\d+(?:\.\d+)?\w*)")
@@ -129,3 +130,31 @@ def test_a_registry_registration_and_download_report_the_same_way(workspace, tmp
     bars = _final_bars(capsys.readouterr().err)
     expected = {"Uploading artifacts": "7/7", "Downloading artifacts": "7/7"} if setting is None else {}
     assert bars == expected
+
+
+@pytest.mark.skipif(not prompts.supported(), reason="MLflow without the prompt API (MLflow 3)")
+@pytest.mark.parametrize("target", ["workspace", "registry"])
+def test_a_prompt_registration_shows_no_bar_as_in_mlflows_registry(workspace, tmp_path, model_name, capsys,
+                                                                   monkeypatch, target):
+    """MLflow's SQL registry stores a prompt version as tags: nothing is transferred, no bar. The plugin uploads the
+    version's two small files (docs/design.md, *Prompts*) and shows no bar either, while a model registration in the
+    same process still shows its own."""
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    uri = workspace.registry_uri() if target == "workspace" else workspace.azureml_registry_uri()
+    chat = [{"role": "system", "content": "Be {{style}}."}, {"role": "user", "content": "{{question}}"}]
+    shown = {}
+    for kind, registry_uri in (("mlflow", f"sqlite:///{tmp_path}/registry.db"), ("plugin", uri)):
+        with _registry(registry_uri) as client:
+            capsys.readouterr()
+            client.register_prompt(model_name, "Hello {{name}}")
+            client.register_prompt(model_name, chat, commit_message="chat")
+            shown[kind] = capsys.readouterr().err
+            assert [v.version for v in client.search_prompt_versions(model_name)] == [2, 1]
+    for kind, err in shown.items():
+        assert "artifacts" not in err and "%|" not in err, f"{kind}: {err[-2000:]}"
+    source = _folder(tmp_path / "model", 3)
+    with _registry(uri) as client:
+        client.create_registered_model(f"{model_name}-model")
+        capsys.readouterr()
+        client.create_model_version(f"{model_name}-model", str(source))
+        assert _final_bars(capsys.readouterr().err) == {"Uploading artifacts": "3/3"}

@@ -118,3 +118,33 @@ def test_a_lost_template_file_is_an_error_that_says_so(workspace, model_name, ca
     finally:
         container.upload_blob(blob, kept)  # the session's other tests search this workspace
     assert client.get_prompt_version(model_name, 1).template == f"{model_name} {LONG}"
+
+
+def test_azure_ml_sdk_lists_containers_without_their_tags(target, model_name):
+    """``MLClient.models.list()`` (no name) shows every container, a prompt's included, with no tags and no
+    description: azure-ai-ml builds each item with ``Model._from_container_rest_object``, which keeps only the name,
+    id, creation context and latest version, though the REST answer carries ``properties.tags`` and
+    ``properties.description`` (spec ``ResourceBase``; the same list read by the plugin's gateway). So a prompt's
+    prompt-level tags (and a model's aliases) are not ours to fix there: SDK users read the version's tags
+    (``models.get``, ``models.list(name=...)``), which carry the tags ``register_prompt`` was given
+    (FIDELITY.md, *Model containers*). If this fails on ``sdk.tags``, the SDK maps them now: update that row."""
+    from azure.ai.ml import MLClient
+
+    from mlflow_azureml_registry import session
+    from mlflow_azureml_registry.local.testing import resolve_localhost
+
+    client, kwargs = target
+    client.register_prompt(model_name, "Hi {{x}}", commit_message="first", tags={"team": "docs"})
+    gateway = session.gateway(client._get_registry_client().store.workspace)
+    raw = next(c for c in gateway.models.list_containers(list_view_type="ActiveOnly") if c["name"] == model_name)
+    assert raw["properties"]["tags"]["team"] == "docs"
+    assert raw["properties"]["tags"]["mlflow.prompt.is_prompt"] == "true"
+    assert raw["properties"]["description"] == "first"
+    with resolve_localhost():
+        ml = MLClient(**kwargs)
+        # A registry's container list needs the view type's value (FIDELITY.md, *Registries*).
+        sdk = next(m for m in ml.models.list(list_view_type="ActiveOnly") if m.name == model_name)
+        (version,) = ml.models.list(name=model_name)
+    assert (sdk.tags, sdk.description, sdk.latest_version) == ({}, None, "1")
+    assert version.tags["team"] == "docs" and version.tags["mlflow.prompt.is_prompt"] == "true"
+    assert version.description == "first"
