@@ -140,7 +140,15 @@ def alias_tag(alias: str) -> str:
     return ALIAS_TAG_PREFIX + alias
 
 
-def aliases_for_version(container: Optional[Json], version: str) -> list[str]:
+def mlflow_version(name: Any) -> Any:
+    """A version number as MLflow's SQL registry hands it to its caller: an ``int`` (its column is an integer;
+    ``mlflow server`` writes it as text on the wire). A version made elsewhere whose Azure ML name is not an integer
+    in canonical form (``v2``, ``01``) keeps its name (``str``) rather than become another version's number."""
+    text = str(name)
+    return int(text) if text.isascii() and text.isdigit() and str(int(text)) == text else text
+
+
+def aliases_for_version(container: Optional[Json], version: Any) -> list[str]:
     if not container:
         return []
     return sorted(a for a, v in aliases(container).items() if v == str(version))
@@ -184,6 +192,8 @@ def registered_model(
     latest_versions: Optional[list[ModelVersion]] = None,
     load_latest: Optional[Callable[[], list[ModelVersion]]] = None,
 ) -> RegisteredModel:
+    """A container as MLflow's SQL registry answers it in process: ``aliases`` maps alias -> ``int`` version, and
+    ``latest_versions`` (given, or loaded on first read) carry no aliases, as MLflow's do."""
     props = _props(container)
     system = container.get("systemData") or {}
     tags = user_tags(container_tags(container))
@@ -194,7 +204,7 @@ def registered_model(
         description=props.get("description"),
         latest_versions=latest_versions or [],
         tags=[RegisteredModelTag(k, v) for k, v in sorted(tags.items())],
-        aliases=[RegisteredModelAlias(a, v) for a, v in sorted(aliases(container).items())],
+        aliases=[RegisteredModelAlias(a, mlflow_version(v)) for a, v in sorted(aliases(container).items())],
     )
     if load_latest is not None:
         return LazyRegisteredModel(load_latest=load_latest, **kwargs)
@@ -210,6 +220,8 @@ def version_number(resource: Json) -> Optional[int]:
 
 
 def model_version(resource: Json, model_name: str, aliases: Optional[list[str]] = None) -> ModelVersion:
+    """A version resource as MLflow's SQL registry answers it in process: ``version`` an ``int``
+    (:func:`mlflow_version`), ``aliases`` those given (MLflow fills them only in single-version answers)."""
     props = _props(resource)
     facts = props.get("properties") or {}
     system = resource.get("systemData") or {}
@@ -219,7 +231,7 @@ def model_version(resource: Json, model_name: str, aliases: Optional[list[str]] 
         kwargs["model_id"] = facts.get(PROP_MODEL_ID)
     return ModelVersion(
         name=model_name,
-        version=str(resource.get("name")),
+        version=mlflow_version(resource.get("name")),
         creation_timestamp=to_millis(system.get("createdAt")),
         last_updated_timestamp=last_updated(resource),
         description=props.get("description"),

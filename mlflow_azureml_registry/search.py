@@ -25,13 +25,15 @@ Push-down (requests; page size of Azure lists: 100 by default):
   orders (last update, version number, name) are not the service's creation-time order, so a
   truncated server list could drop rows that belong on the page.
 
-Pages. A token is opaque (URL-safe base64 JSON). The first page keeps the ordered result in a small
+Pages. A token is opaque: base64 JSON, ``bytes`` as MLflow's SQL store gives in process (``mlflow server`` sends
+it as text; either is taken back). The first page keeps the ordered result in a small
 in-process snapshot (bounded in entries, rows and age) and the token names it, so later pages cost no
 request while the snapshot lives. The token also carries the sort key of the last row returned: when
 the snapshot is gone (another process, expiry), the search runs again and continues strictly after that
 key (keyset paging), never by offset, so rows are neither repeated nor skipped when others are added.
 A token belongs to one search (filter, order_by, registry); another search's or a malformed token is
-``INVALID_PARAMETER_VALUE``.
+``INVALID_PARAMETER_VALUE`` (MLflow's SQL store would apply its offset to the other search: the documented
+difference ``page-token-bound-to-its-search``).
 """
 
 from __future__ import annotations

@@ -192,12 +192,17 @@ class PageToken:
     offset: int
     after: list[Any]
 
-    def encode(self, query: str) -> str:
+    def encode(self, query: str) -> bytes:
+        """Base64 of the token's JSON, as ``bytes``: MLflow's SQL store's encoding and type
+        (``SearchUtils.create_page_token``). ``mlflow server`` sends it on as text; :meth:`decode` takes both."""
         body = json.dumps({"v": 1, "q": query, "s": self.snapshot, "o": self.offset, "a": self.after})
-        return base64.b64encode(body.encode()).decode("ascii")  # MLflow's SQL store's token encoding
+        return base64.b64encode(body.encode())
 
     @classmethod
     def decode(cls, page_token: Any, query: str, order: Order) -> Optional[PageToken]:
+        """The token of :meth:`encode`, as ``bytes`` (in process) or ``str`` (through ``mlflow server``); None for
+        no token. A malformed token, or one of another search (filter, order_by, registry), is
+        ``INVALID_PARAMETER_VALUE``: its keyset or snapshot would skip or repeat rows of this one."""
         if page_token is None or page_token == "":
             return None
         try:
@@ -234,11 +239,12 @@ class PageToken:
 
 def paged(
     rows_of: Callable[[], list[Any]], order: Order, query: str, page_token: Any, max_results: int
-) -> tuple[list[Any], Optional[str]]:
-    """One page of the ordered rows, from a snapshot when the token names a live one."""
+) -> tuple[list[Any], Optional[bytes]]:
+    """One page of the ordered rows, from a snapshot when the token names a live one, and the next page's token
+    (``bytes``, as MLflow's SQL store's) or None."""
     token = PageToken.decode(page_token, query, order)
     if max_results == 0:  # MLflow's SQL search: nothing, and a token that continues where this one did
-        return [], page_token or PageToken(None, 0, []).encode(query)
+        return [], PageToken(None, 0, []).encode(query) if token is None else token.encode(query)
     rows = snapshots.get(token.snapshot, query) if token else None
     snapshot_id = token.snapshot if rows is not None else None
     if rows is not None:

@@ -111,8 +111,8 @@ class AzureMLRegistryStore(WebhooksRefused, AbstractStore):
         return self._registered_model(container)
 
     def _registered_model(self, container: Json) -> RegisteredModel:
-        name = container.get("name")
-        return mapping.registered_model(container, load_latest=lambda: self._latest(name, None, container))
+        name = container.get("name")  # MLflow's latest_versions carry no aliases (no container for them)
+        return mapping.registered_model(container, load_latest=lambda: self._latest(name, None, None))
 
     def get_registered_model(self, name) -> RegisteredModel:
         return self._registered_model(self._container(name))
@@ -200,9 +200,10 @@ class AzureMLRegistryStore(WebhooksRefused, AbstractStore):
     def get_latest_versions(self, name, stages=None):
         validation.model_name(name)
         stages = validation.stages(stages)
-        # the container (aliases) and the versions do not wait for each other
+        # the container (the model must exist; aliases) and the versions do not wait for each other
         container, listed = concurrency.together(lambda: self._container(name), lambda: self._listing(name, stages))
-        return self._latest(name, stages, container, listed)
+        # MLflow's SQL store fills these versions' aliases from 2.21 (mlflow/mlflow#14942, with prompts), not before.
+        return self._latest(name, stages, container if search.prompts_known() else None, listed)
 
     def transition_model_version_stage(self, name, version, stage, archive_existing_versions):
         updated, container = transitions.transition(self._assets, name, version, stage, archive_existing_versions)

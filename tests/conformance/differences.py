@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .harness import Error
+from .harness import Error, same
 from .scenarios import MLFLOW_3
 
 
@@ -22,7 +22,7 @@ def _without_dangling_alias(ours: Any, theirs: Any, alias: str) -> bool:
     if isinstance(ours, Error) and isinstance(theirs, Error):
         return (ours.code, theirs.code) == ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
     if isinstance(ours, dict) and isinstance(theirs, dict) and alias in theirs.get("aliases", {}):
-        return ours == {**theirs, "aliases": {k: v for k, v in theirs["aliases"].items() if k != alias}}
+        return same(ours, {**theirs, "aliases": {k: v for k, v in theirs["aliases"].items() if k != alias}})
     return False
 
 
@@ -112,7 +112,8 @@ DIFFERENCES += [
         "and the retired container keeps its count); MLflow's SQL registry starts again at 1.",
         {"prompt_delete": ("register-after-delete",)},
         lambda ours, theirs: isinstance(ours, dict) and isinstance(theirs, dict)
-        and int(ours["version"]) > int(theirs["version"]) and {**ours, "version": theirs["version"]} == theirs,
+        and type(ours["version"]) is type(theirs["version"]) and int(ours["version"]) > int(theirs["version"])
+        and same({**ours, "version": theirs["version"]}, theirs),
     ),
     Difference(
         "prompt-file-held-tags",
@@ -123,6 +124,23 @@ DIFFERENCES += [
         {"prompt_limits": ("set-long-template-tag",)},
         lambda ours, theirs: theirs is None and isinstance(ours, Error) and ours.code == "INVALID_PARAMETER_VALUE"
         and "Register a new prompt version" in ours.message,
+    ),
+]
+
+DIFFERENCES += [
+    Difference(
+        "page-token-bound-to-its-search",
+        "A page token continues only the search that returned it (same filter, order_by and registry): another "
+        "search given it is refused with INVALID_PARAMETER_VALUE ('it continues another search'). MLflow's SQL "
+        "registry reads only an offset from its token and applies it to whatever search it is given (past the end: "
+        "an empty page); the plugin's token holds a keyset and a snapshot of its own search, which applied to "
+        "another would silently skip or repeat rows.",
+        {"search_models": ("token-of-another-search",), "search_versions": ("token-of-another-search",)},
+        # MLflow: the other search from offset 3 (models) or 4 (versions), both past its end here: an empty last page
+        # (no token in process; through mlflow server, the empty token its REST client reads).
+        lambda ours, theirs: isinstance(ours, Error) and ours.code == "INVALID_PARAMETER_VALUE"
+        and "it continues another search" in ours.message
+        and theirs in ({"items": [], "token": None}, {"items": [], "token": "empty str"}),
     ),
 ]
 

@@ -84,38 +84,51 @@ class Registry:
         return text.replace(self.prefix, "<p>").replace(self.run_id, "<run>")
 
     def normal(self, value: Any) -> Any:
+        """An answer as compared: run-specific names normalised, timestamps and user ids left out, and every other
+        value *with its Python type*. In process, MLflow's SQL registry hands over its entities as they are (``int``
+        versions and alias targets, ``bytes`` page tokens, lists); through ``mlflow server`` both registries' answers
+        are what MLflow's REST client makes of the wire (text). Nothing is made a string here, and :func:`same`
+        tells ``1`` from ``'1'``, ``b'x'`` from ``'x'``, ``[]`` from ``None`` and a list from a tuple."""
         if isinstance(value, RegisteredModel):
             return {
                 "name": self.plain(value.name),
                 "description": value.description or None,
                 "tags": dict(value.tags),
-                # Versions as strings: MLflow's SQL registry gives ints in process, strings over REST.
-                "aliases": {k: str(v) for k, v in value.aliases.items()} if hasattr(value, "aliases") else None,
-                "latest_versions": [(str(mv.version), mv.current_stage) for mv in (value.latest_versions or [])],
+                "aliases": self.normal(value.aliases) if hasattr(value, "aliases") else "<no aliases attribute>",
+                "latest_versions": self.normal(value.latest_versions),
             }
         if isinstance(value, ModelVersion):
             return {
                 "name": self.plain(value.name),
-                "version": str(value.version),
+                "version": value.version,
                 "stage": value.current_stage,
                 "description": value.description or None,
                 "tags": dict(value.tags),
-                "aliases": sorted(value.aliases or []),
+                "aliases": sorted(value.aliases) if isinstance(value.aliases, list) else self.normal(value.aliases),
                 "run_id": self.plain(value.run_id) if value.run_id else None,
                 "run_link": value.run_link or None,
                 "status": value.status,
             }
-        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):  # (name, version)
-            return [self.normal(value[0]), str(value[1])]
         if hasattr(value, "token") and isinstance(value, list):  # PagedList
-            return {"items": [self.normal(v) for v in value], "more": bool(value.token)}
-        if isinstance(value, (list, tuple)):
+            return {"items": [self.normal(v) for v in value], "token": token_kind(value.token)}
+        if isinstance(value, tuple):
+            return tuple(self.normal(v) for v in value)
+        if isinstance(value, list):
             return [self.normal(v) for v in value]
         if isinstance(value, dict):
             return {k: self.normal(v) for k, v in value.items()}
         if isinstance(value, str):
             return self.plain(value)
         return value
+
+
+def token_kind(token: Any) -> Optional[str]:
+    """A page token as compared: its type (``bytes`` in process from MLflow's SQL store, ``str`` through ``mlflow
+    server``), ``"empty <type>"`` for the empty token MLflow's REST client reads when the server sent none, or None
+    (in process: no next page). What a token encodes is each registry's own."""
+    if token is None:
+        return None
+    return f"empty {type(token).__name__}" if len(token) == 0 else type(token).__name__
 
 
 def compare(plugin: Registry, mlflow: Registry, allowed: dict[str, Callable[[Any, Any], bool]]) -> list[str]:
@@ -139,8 +152,16 @@ def compare(plugin: Registry, mlflow: Registry, allowed: dict[str, Callable[[Any
 
 
 def same(ours: Any, theirs: Any) -> bool:
+    """Equal answers of the same Python types all the way down (``1 == '1'`` is false anyway, but ``True == 1``,
+    ``1 == 1.0`` and ``[1] == (1,)``-like mixes must not pass either); errors by code and message."""
     if isinstance(ours, Error) and isinstance(theirs, Error):
         return ours.code == theirs.code and same_message(ours.message, theirs.message)
+    if type(ours) is not type(theirs):
+        return False
+    if isinstance(ours, dict):
+        return ours.keys() == theirs.keys() and all(same(ours[k], theirs[k]) for k in ours)
+    if isinstance(ours, (list, tuple)):
+        return len(ours) == len(theirs) and all(same(a, b) for a, b in zip(ours, theirs))
     return ours == theirs
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import mlflow
 
 from .conftest import global_uris
-from .harness import Registry
+from .harness import Registry, token_kind
 
 EXPERIMENT_IDS = "_mlflow_experiment_ids"
 LOAD = dict(cache_ttl_seconds=0)  # MLflow's PromptCache would hide the store's answers
@@ -36,7 +36,7 @@ def version(v: Any) -> Any:
         return None
     return {
         "name": v.name,
-        "version": str(v.version),
+        "version": v.version,  # with its type, as the harness compares every answer
         "template": _text(v.template),
         "is_text": v.is_text_prompt,
         "tags": dict(v.tags),
@@ -56,8 +56,8 @@ def prompt(p: Any) -> Any:
 
 
 def page(of: Any) -> Any:
-    """A ``PagedList`` of prompts or prompt versions, and whether it has a next page."""
-    return lambda items: {"items": [of(i) for i in items], "more": bool(items.token)}
+    """A ``PagedList`` of prompts or prompt versions, and its next page's token: None or its type (``token_kind``)."""
+    return lambda items: {"items": [of(i) for i in items], "token": token_kind(items.token)}
 
 
 def _linked(r: Registry, name: str, timeout: float = 20.0) -> None:

@@ -121,6 +121,7 @@ def aliases(r: Registry) -> None:
     r.step("by-alias", lambda c: c.get_model_version_by_alias(m, "champion"))
     r.step("version-aliases", lambda c: c.get_model_version(m, "2"))
     r.step("model-aliases", lambda c: c.get_registered_model(m))
+    r.step("latest-with-aliases", lambda c: c.get_latest_versions(m))  # aliases filled from MLflow 2.21 on
     r.step("by-missing-alias", lambda c: c.get_model_version_by_alias(m, "no-such-alias"))
     r.step("alias-missing-version", lambda c: c.set_registered_model_alias(m, "x", "9"))
     r.step("alias-missing-model", lambda c: c.set_registered_model_alias(r.name("missing"), "x", "1"))
@@ -173,6 +174,12 @@ def search_models(r: Registry) -> None:
     r.step("bad-page-token", lambda c: c.search_registered_models(page_token="not-a-token"))
     r.step("max-results-zero", lambda c: c.search_registered_models(max_results=0))
 
+    def token_of_another_search(c):  # page 2 of one search asked of another (page-token-bound-to-its-search)
+        first = c.search_registered_models(f"name LIKE '{p}%'", max_results=3)
+        return c.search_registered_models(f"name LIKE '{p}-sa%'", max_results=3, page_token=first.token)
+
+    r.step("token-of-another-search", token_of_another_search)
+
 
 def search_versions(r: Registry) -> None:
     m, n = r.name("sv"), r.name("sw")
@@ -209,6 +216,12 @@ def search_versions(r: Registry) -> None:
                 return seen
 
     r.step("pages", pages)
+
+    def token_of_another_search(c):  # page 2 of one search asked of another (page-token-bound-to-its-search)
+        first = c.search_model_versions(f"name LIKE '{p}%'", max_results=4)
+        return c.search_model_versions(f"name = '{m}'", max_results=4, page_token=first.token)
+
+    r.step("token-of-another-search", token_of_another_search)
 
 
 def model_timestamps(r: Registry) -> None:
@@ -276,6 +289,8 @@ def copy_version(r: Registry) -> None:
 
 def fluent(r: Registry) -> None:
     """``mlflow.register_model`` and the fluent searches: only on paths that use the global URIs."""
+    if not r.fluent:  # the fluent API would reach MLflow's global registry, not this path's
+        return
     m = r.name("fl")
     r.step("register", lambda c: mlflow.register_model(r.source, m))
     r.step("register-again", lambda c: mlflow.register_model(r.source, m))
@@ -286,5 +301,5 @@ def fluent(r: Registry) -> None:
 SCENARIOS = {
     f.__name__: f
     for f in (registered_models, versions, stages, archived_versions_share_a_timestamp, aliases, search_models,
-              search_versions, model_timestamps, invalid_input, copy_version)
+              search_versions, model_timestamps, invalid_input, copy_version, fluent)
 }

@@ -240,7 +240,8 @@ def test_stages_and_aliases_notebook(workspace, tmp_path, model_name, monkeypatc
     assert lines[2].startswith(f"models:/{model_name}@champion is version 1: predictions")
     assert lines[3].startswith(f"champion moved: models:/{model_name}@champion is version 2: predictions")
     assert lines[4].startswith(f"models:/{model_name}/Production is version 2: predictions")
-    assert lines[5] == "Azure ML stages {'1': 'Archived', '2': 'Production'}; MLflow aliases {'champion': '2'}"
+    # int versions, as MLflow's SQL registry hands them over in process
+    assert lines[5] == "Azure ML stages {1: 'Archived', 2: 'Production'}; MLflow aliases {'champion': 2}"
     # Azure ML's side: the stage is each version's own field, the alias the model's tag.
     assert [_version(workspace, model_name, v)["stage"] for v in ("1", "2")] == ["Archived", "Production"]
     assert _container(workspace, model_name)["tags"]["mlflow.alias.champion"] == "2"

@@ -191,8 +191,8 @@ def test_each_fault_on_delete_still_deletes_once(workspace, client, model_name, 
     finally:
         workspace.set_interceptor(None)
     assert injector.injected[kind] == 1
-    assert [m.version for m in client.search_model_versions(f"name = '{model_name}'")] == ["2"]
-    assert dict(client.get_registered_model(model_name).aliases) == {"keep": "2"}
+    assert [m.version for m in client.search_model_versions(f"name = '{model_name}'")] == [2]
+    assert dict(client.get_registered_model(model_name).aliases) == {"keep": 2}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -209,4 +209,4 @@ def test_each_fault_on_list_secrets_is_survived(workspace, client, model_name, t
     finally:
         workspace.set_interceptor(None)
     assert injector.injected[kind] == 1
-    assert mv.version == "1"
+    assert mv.version == 1

@@ -31,7 +31,7 @@ def _arm_requests(workspace, since=0):
 
 def test_register_local_folder_load_and_predict(workspace, model_name, sklearn_model_dir, iris):
     mv = mlflow.register_model(str(sklearn_model_dir), model_name)
-    assert mv.version == "1" and mv.current_stage == "None" and mv.status == "READY"
+    assert mv.version == 1 and mv.current_stage == "None" and mv.status == "READY"
     assert mv.source == str(sklearn_model_dir)
     loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/1")
     expected = mlflow.pyfunc.load_model(str(sklearn_model_dir)).predict(iris.head(10))
@@ -59,7 +59,7 @@ def test_create_protocol_request_sequence(workspace, client, model_name, sklearn
 def test_version_exists_only_after_its_files(workspace, client, model_name, sklearn_model_dir):
     client.create_registered_model(model_name)
     mv = client.create_model_version(model_name, f"file://{sklearn_model_dir}")
-    version = workspace.state.get_version("local-ws", model_name, mv.version)
+    version = workspace.state.get_version("local-ws", model_name, str(mv.version))
     uri = version["properties"]["modelUri"]
     assert "/datastores/workspaceblobstore/paths/LocalUpload/" in uri and uri.endswith("/iris_model")
     prefix = uri.split("/paths/", 1)[1]
@@ -78,7 +78,7 @@ def test_model_type_flavors_and_facts_as_azure_ml_stores_them(workspace, client,
     mv = client.create_model_version(
         model_name, str(sklearn_model_dir), run_id="run-123", description="d1", tags={"team": "fraud"}
     )
-    stored = workspace.state.get_version("local-ws", model_name, mv.version)["properties"]
+    stored = workspace.state.get_version("local-ws", model_name, str(mv.version))["properties"]
     assert stored["modelType"] == "mlflow_model"
     import yaml
 
@@ -98,7 +98,8 @@ def test_non_mlflow_folder_registers_as_custom_model(workspace, client, model_na
     (tmp_path / "config.json").write_text("{}")
     client.create_registered_model(model_name)
     mv = client.create_model_version(model_name, str(tmp_path))
-    assert workspace.state.get_version("local-ws", model_name, mv.version)["properties"]["modelType"] == "custom_model"
+    stored = workspace.state.get_version("local-ws", model_name, str(mv.version))["properties"]
+    assert stored["modelType"] == "custom_model"
     source = files_of(tmp_path)
     (tmp_path / "dl").mkdir()
     out = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{mv.version}", dst_path=str(tmp_path / "dl"))
@@ -149,13 +150,13 @@ def test_register_from_mlflow2_style_run_artifacts(workspace, model_name, sklear
 def test_reregistering_identical_files_uploads_nothing(workspace, client, model_name, sklearn_model_dir):
     client.create_registered_model(model_name)
     first = client.create_model_version(model_name, str(sklearn_model_dir))
-    uri = workspace.state.get_version("local-ws", model_name, first.version)["properties"]["modelUri"]
+    uri = workspace.state.get_version("local-ws", model_name, str(first.version))["properties"]["modelUri"]
     prefix = uri.split("/paths/", 1)[1]
     datastore = workspace.datastore("local-ws")
     container = workspace.blob_service(datastore["accountName"]).get_container_client(datastore["containerName"])
     before = {b.name: b.etag for b in container.list_blobs(name_starts_with=prefix)}
     second = client.create_model_version(model_name, str(sklearn_model_dir))
-    assert second.version == "2"
+    assert second.version == 2
     assert workspace.state.get_version("local-ws", model_name, "2")["properties"]["modelUri"] == uri
     assert {b.name: b.etag for b in container.list_blobs(name_starts_with=prefix)} == before
 
@@ -280,7 +281,7 @@ def test_plugin_reuses_an_upload_made_by_the_azure_ml_sdk(workspace, client, mod
         )
     client.create_registered_model(model_name)
     mv = client.create_model_version(model_name, str(sklearn_model_dir))
-    ours = workspace.state.get_version("local-ws", model_name, mv.version)["properties"]["modelUri"]
+    ours = workspace.state.get_version("local-ws", model_name, str(mv.version))["properties"]["modelUri"]
     assert ours.split("/paths/")[1] == sdk_model.path.split("/paths/")[1]
 
 

@@ -191,14 +191,14 @@ def test_updates_send_back_the_get_body_untouched(workspace, client, model_name,
     client.create_registered_model(model_name)
     mv = client.create_model_version(model_name, str(sklearn_model_dir))
     state = workspace.state
-    stored = state.get_version("local-ws", model_name, mv.version)["properties"]
+    stored = state.get_version("local-ws", model_name, str(mv.version))["properties"]
     state.put_version(
-        "local-ws", model_name, mv.version, {**stored, "futureField": {"kept": "verbatim"}, "jobName": "job-1"}
+        "local-ws", model_name, str(mv.version), {**stored, "futureField": {"kept": "verbatim"}, "jobName": "job-1"}
     )
-    before = state.get_version("local-ws", model_name, mv.version)["properties"]
+    before = state.get_version("local-ws", model_name, str(mv.version))["properties"]
     client.set_model_version_tag(model_name, mv.version, "k", "v")
     client.update_model_version(model_name, mv.version, "new description")
-    after = state.get_version("local-ws", model_name, mv.version)["properties"]
+    after = state.get_version("local-ws", model_name, str(mv.version))["properties"]
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert changed == {"tags", "description"}
     assert after["futureField"] == {"kept": "verbatim"} and after["jobName"] == "job-1"
@@ -217,9 +217,9 @@ def test_dropped_answer_after_version_put_is_reconciled(workspace, client, model
     intercept(after=after)
     mv = client.create_model_version(model_name, str(sklearn_model_dir), description="once")
     assert dropped == [201]
-    assert mv.version == "1"
+    assert mv.version == 1
     versions = client.search_model_versions(f"name = '{model_name}'")
-    assert [v.version for v in versions] == ["1"]  # no duplicate from the retried PUT
+    assert [v.version for v in versions] == [1]  # no duplicate from the retried PUT
     assert versions[0].description == "once"
 
 
@@ -255,7 +255,7 @@ def test_racing_writer_with_other_files_gets_the_number(workspace, client, model
 
     intercept(before=before)
     mv = client.create_model_version(model_name, str(sklearn_model_dir), description="ours")
-    assert mv.version == "2" and mv.description == "ours"
+    assert mv.version == 2 and mv.description == "ours"
     assert client.get_model_version(model_name, "1").description == "foreign"  # untouched
 
 
@@ -277,7 +277,7 @@ def test_racing_writer_with_same_files_is_detected_by_verification(
 
     intercept(after=after)
     mv = client.create_model_version(model_name, str(sklearn_model_dir), description="ours")
-    assert raced and mv.version == "2" and mv.description == "ours"
+    assert raced and mv.version == 2 and mv.description == "ours"
     assert client.get_model_version(model_name, "1").description == "theirs"
 
 
@@ -291,7 +291,7 @@ def test_numbers_taken_by_others_are_skipped(workspace, client, model_name, skle
             v,
             {"modelUri": f"azureml://datastores/workspaceblobstore/paths/x{v}", "modelType": "custom_model"},
         )
-    assert client.create_model_version(model_name, str(sklearn_model_dir)).version == "3"
+    assert client.create_model_version(model_name, str(sklearn_model_dir)).version == 3
 
 
 def test_non_integer_versions_are_skipped_with_a_warning(workspace, client, model_name, sklearn_model_dir, caplog):
@@ -306,9 +306,9 @@ def test_non_integer_versions_are_skipped_with_a_warning(workspace, client, mode
     with caplog.at_level("WARNING"):
         versions = client.search_model_versions(f"name = '{model_name}'")
         latest = client.get_latest_versions(model_name)
-    assert [v.version for v in versions] == ["1"] and [v.version for v in latest] == ["1"]
+    assert [v.version for v in versions] == [1] and [v.version for v in latest] == [1]
     assert "v2-cli" in caplog.text
-    assert client.create_model_version(model_name, str(sklearn_model_dir)).version == "2"
+    assert client.create_model_version(model_name, str(sklearn_model_dir)).version == 2
 
 
 def test_configured_credential_is_used_by_store_and_artifact_repo(

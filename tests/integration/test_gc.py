@@ -97,7 +97,7 @@ def register(client, name: str, path: Path):
 
 
 def folder_of(workspace, name: str, version: str) -> str:
-    return workspace.state.get_version(WS2, name, version)["properties"]["modelUri"].split("/paths/", 1)[1]
+    return workspace.state.get_version(WS2, name, str(version))["properties"]["modelUri"].split("/paths/", 1)[1]
 
 
 def inside(found: dict, folder: str) -> dict:

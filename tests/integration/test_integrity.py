@@ -28,7 +28,7 @@ def registered(workspace, client, model_name, sklearn_model_dir, tmp_path):
     (folder / "data" / "big.bin").write_bytes(os.urandom(6 * 1024 * 1024))  # block-parallel download path
     client.create_registered_model(model_name)
     mv = client.create_model_version(model_name, str(folder))
-    stored = workspace.state.get_version("local-ws", model_name, mv.version)["properties"]
+    stored = workspace.state.get_version("local-ws", model_name, str(mv.version))["properties"]
     prefix = stored["modelUri"].split("/paths/", 1)[1]
     datastore = workspace.datastore("local-ws")
     container = workspace.blob_service(datastore["accountName"]).get_container_client(datastore["containerName"])

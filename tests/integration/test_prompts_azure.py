@@ -112,7 +112,7 @@ def test_a_lost_template_file_is_an_error_that_says_so(workspace, model_name, ca
             client.get_prompt_version(model_name, 1)
         assert info.value.error_code == "INTERNAL_ERROR"
         found = client.search_model_versions(f"name = '{model_name}' AND tags.`mlflow.prompt.is_prompt` = 'true'")
-        assert [(v.version, "mlflow.prompt.text" in v.tags) for v in found] == [("1", False)]
+        assert [(v.version, "mlflow.prompt.text" in v.tags) for v in found] == [(1, False)]
         assert "prompt/prompt.json, which is missing" in caplog.text
         assert client.search_prompts(f"name = '{model_name}'")[0].name == model_name
     finally:

@@ -42,7 +42,7 @@ def test_registry_surface(reg, sklearn_model_dir, model_name, tmp_path):
     reg.create_registered_model(model_name, tags={"team": "risk"}, description="credit")
     mv1 = reg.create_model_version(model_name, str(sklearn_model_dir), tags={"k": "v"}, description="first")
     mv2 = reg.create_model_version(model_name, str(sklearn_model_dir))
-    assert (mv1.version, mv2.version) == ("1", "2")
+    assert (mv1.version, mv2.version) == (1, 2)
     assert mv1.tags == {"k": "v"} and mv1.description == "first" and mv1.status == "READY"
 
     reg.set_model_version_tag(model_name, "1", "stage-note", "x+y")
@@ -55,13 +55,13 @@ def test_registry_surface(reg, sklearn_model_dir, model_name, tmp_path):
     reg.transition_model_version_stage(model_name, "2", "Staging", archive_existing_versions=True)
     assert reg.get_model_version(model_name, "1").current_stage == "Archived"
     assert reg.get_model_version(model_name, "2").current_stage == "Staging"
-    assert [mv.version for mv in reg.get_latest_versions(model_name, ["Staging"])] == ["2"]
+    assert [mv.version for mv in reg.get_latest_versions(model_name, ["Staging"])] == [2]
 
     reg.set_registered_model_alias(model_name, "champion", "2")
-    assert reg.get_model_version_by_alias(model_name, "champion").version == "2"
-    assert reg.get_registered_model(model_name).aliases == {"champion": "2"}
+    assert reg.get_model_version_by_alias(model_name, "champion").version == 2
+    assert reg.get_registered_model(model_name).aliases == {"champion": 2}
     found = reg.search_model_versions(f"name = '{model_name}'")
-    assert sorted(mv.version for mv in found) == ["1", "2"]
+    assert sorted(mv.version for mv in found) == [1, 2]
     assert [m.name for m in reg.search_registered_models(f"name = '{model_name}'")] == [model_name]
 
     uri = reg.get_model_version_download_uri(model_name, "2")
@@ -134,7 +134,7 @@ def test_promotion_workspace_to_registry_to_workspace(workspace, client, registr
 
     reg = mlflow.MlflowClient(registry_uri=registry_uri)
     promoted = reg.create_model_version(model_name + "-p", ws_version) if _ensure(reg, model_name + "-p") else None
-    assert promoted.version == "1"
+    assert promoted.version == 1
     assert promoted.tags == {"quality": "gold"} and promoted.description == "trained in dev"
     assert promoted.source == source.source
     raw = reg._get_registry_client().store._assets.version(model_name + "-p", "1")
@@ -246,7 +246,7 @@ def test_a_pending_upload_that_holds_files_is_never_written_into(workspace, reg,
         container.create_container()
     container.upload_blob("theirs/MLmodel", b"their files")
     mv = reg.create_model_version(model_name, str(sklearn_model_dir))
-    assert mv.version == "2"
+    assert mv.version == 2
     assert container.download_blob("theirs/MLmodel").readall() == b"their files"
     assert [b.name for b in container.list_blobs()] == ["theirs/MLmodel"]
 
@@ -267,12 +267,12 @@ def test_every_source_kind_registers_into_a_registry(workspace, client, reg, skl
         reg.get_model_version_download_uri(model_name, first.version),  # this registry's download URI
     ]
     made = [reg.create_model_version(model_name, source) for source in sources]
-    assert [mv.version for mv in made] == ["2", "3", "4", "5", "6"]
+    assert [mv.version for mv in made] == [2, 3, 4, 5, 6]
     mlflow.set_registry_uri(workspace.azureml_registry_uri())
     try:
         for mv in made:
             out = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{mv.version}",
-                                                      dst_path=str(tmp_path / mv.version))
+                                                      dst_path=str(tmp_path / str(mv.version)))
             got = files_of(Path(out))
             got.pop("registered_model_meta", None)
             assert got == files_of(sklearn_model_dir), mv.source
@@ -428,7 +428,7 @@ def test_promotion_through_mlflow_server_keeps_what_the_call_leaves_empty(worksp
         rest.create_registered_model(model_name)
         promoted = rest.create_model_version(model_name, source)
     assert promoted.description == "trained in dev" and promoted.run_link == "http://127.0.0.1/run/1"
-    facts = workspace.registry_state.get_version("local-registry", model_name, promoted.version)["properties"]
+    facts = workspace.registry_state.get_version("local-registry", model_name, str(promoted.version))["properties"]
     assert facts["properties"]["mlflow.promotedFrom"].endswith(f"/models/{model_name}/versions/1")
 
 

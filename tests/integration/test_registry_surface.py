@@ -6,6 +6,8 @@ import pytest
 from mlflow.entities.model_registry.model_version_tag import ModelVersionTag
 from mlflow.exceptions import MlflowException
 
+from mlflow_azureml_registry import search_filters
+
 WRITES = {"PUT", "POST", "DELETE", "PATCH"}
 LAST_UPDATED = "mlflow.lastUpdated"
 
@@ -73,7 +75,7 @@ def test_version_description_tags_and_delete(workspace, client, registered, ml_c
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     # Version numbers are never reused.
     assert (
-        client.create_model_version(registered, client.get_model_version_download_uri(registered, "1")).version == "4"
+        client.create_model_version(registered, client.get_model_version_download_uri(registered, "1")).version == 4
     )
 
 
@@ -113,18 +115,23 @@ def test_latest_versions_and_stage_uris(workspace, client, registered, sklearn_m
     client.transition_model_version_stage(registered, "1", "Staging")
     client.transition_model_version_stage(registered, "2", "Production")
     latest = {mv.current_stage: mv.version for mv in client.get_latest_versions(registered)}
-    assert latest == {"None": "3", "Staging": "1", "Production": "2"}
-    assert [mv.version for mv in client.get_latest_versions(registered, stages=["production"])] == ["2"]
+    assert latest == {"None": 3, "Staging": 1, "Production": 2}
+    assert [mv.version for mv in client.get_latest_versions(registered, stages=["production"])] == [2]
+    client.set_registered_model_alias(registered, "champion", "2")
     model = client.get_registered_model(registered)
     assert {mv.current_stage: mv.version for mv in model.latest_versions} == latest
+    # as MLflow's SQL registry: a model's latest_versions carry no aliases; get_latest_versions' do from MLflow 2.21
+    assert [mv.aliases for mv in model.latest_versions] == [[], [], []]
+    production = client.get_latest_versions(registered, stages=["Production"])[0].aliases
+    assert production == (["champion"] if search_filters.prompts_known() else [])
     for uri in (f"models:/{registered}/Production", f"models:/{registered}/latest", f"models:/{registered}/staging"):
         assert len(mlflow.pyfunc.load_model(uri).predict(iris.head(2))) == 2
 
 
 def test_azure_archived_versions_stay_visible(workspace, client, registered, ml_client):
     ml_client.models.archive(registered, version="2")
-    assert client.get_model_version(registered, "2").version == "2"
-    assert {mv.version for mv in client.search_model_versions(f"name = '{registered}'")} == {"1", "2", "3"}
+    assert client.get_model_version(registered, "2").version == 2
+    assert {mv.version for mv in client.search_model_versions(f"name = '{registered}'")} == {1, 2, 3}
 
 
 def test_aliases(workspace, client, registered, iris):
@@ -132,14 +139,14 @@ def test_aliases(workspace, client, registered, iris):
 
     client.set_registered_model_alias(registered, "champion", "2")
     client.set_registered_model_alias(registered, "challenger", "3")
-    assert client.get_model_version_by_alias(registered, "champion").version == "2"
-    assert client.get_registered_model(registered).aliases == {"champion": "2", "challenger": "3"}
+    assert client.get_model_version_by_alias(registered, "champion").version == 2
+    assert client.get_registered_model(registered).aliases == {"champion": 2, "challenger": 3}
     assert client.get_model_version(registered, "2").aliases == ["champion"]
     assert len(mlflow.pyfunc.load_model(f"models:/{registered}@champion").predict(iris.head(2))) == 2
     client.set_registered_model_alias(registered, "champion", "3")  # moves
     assert sorted(client.get_model_version(registered, "3").aliases) == ["challenger", "champion"]
     client.delete_registered_model_alias(registered, "challenger")
-    assert client.get_registered_model(registered).aliases == {"champion": "3"}
+    assert client.get_registered_model(registered).aliases == {"champion": 3}
     assert client.get_registered_model(registered).tags == {"team": "risk"}  # aliases never leak into tags
     client.delete_model_version(registered, "3")  # the alias goes with its version
     with pytest.raises(MlflowException) as info:
@@ -160,8 +167,8 @@ def test_latest_alias_follows_the_installed_mlflow(client, registered):
 
     client.transition_model_version_stage(registered, "2", "Production")
     if hasattr(mlflow_validation, "_REGISTERED_MODEL_ALIAS_LATEST"):
-        assert client.get_model_version_by_alias(registered, "latest").version == "3"
-        assert client.get_model_version_by_alias(registered, "LATEST").version == "3"
+        assert client.get_model_version_by_alias(registered, "latest").version == 3
+        assert client.get_model_version_by_alias(registered, "LATEST").version == 3
     else:
         with pytest.raises(MlflowException) as info:
             client.get_model_version_by_alias(registered, "latest")
@@ -180,7 +187,7 @@ def test_reserved_alias_tags_cannot_be_set_as_tags(client, registered):
 def test_copy_model_version_within_workspace_references_same_files(workspace, client, registered, model_name):
     src = client.get_model_version(registered, "2")
     copy = client.copy_model_version(f"models:/{registered}/2", registered + "-copy")
-    assert copy.version == "1" and copy.source == f"models:/{registered}/2"
+    assert copy.version == 1 and copy.source == f"models:/{registered}/2"
     original = workspace.state.get_version("local-ws", registered, "2")["properties"]
     copied = workspace.state.get_version("local-ws", registered + "-copy", "1")["properties"]
     assert copied["modelUri"] == original["modelUri"] and copied["modelType"] == original["modelType"]
@@ -194,7 +201,7 @@ def test_cross_workspace_create_from_other_workspace_version(workspace, client, 
     other = mlflow.MlflowClient(registry_uri=workspace.registry_uri("local-ws-2"))
     other.create_registered_model(registered)
     mv = other.create_model_version(registered, source_uri)
-    stored = workspace.state.get_version("local-ws-2", registered, mv.version)["properties"]
+    stored = workspace.state.get_version("local-ws-2", registered, str(mv.version))["properties"]
     assert "/workspaces/local-ws-2/datastores/" in stored["modelUri"]
     with pytest.raises(MlflowException):
         client.get_model_version(registered + "-absent", "1")
@@ -222,11 +229,11 @@ def test_search_registered_models_grammar(client, registered, model_name):
 def test_search_model_versions(client, registered):
     client.set_model_version_tag(registered, "2", "k", "v")
     versions = client.search_model_versions(f"name = '{registered}'")
-    assert sorted(mv.version for mv in versions) == ["1", "2", "3"]
+    assert sorted(mv.version for mv in versions) == [1, 2, 3]
     tagged = client.search_model_versions(f"name = '{registered}' AND tags.k = 'v'")
-    assert [mv.version for mv in tagged] == ["2"]
+    assert [mv.version for mv in tagged] == [2]
     newest = client.search_model_versions(f"name = '{registered}'", order_by=["version_number DESC"], max_results=2)
-    assert [mv.version for mv in newest] == ["3", "2"] and newest.token
+    assert [mv.version for mv in newest] == [3, 2] and newest.token
 
 
 def test_tag_validation(client, registered):
@@ -258,7 +265,7 @@ def test_version_number_filters_compare_numerically(client, model_name, sklearn_
     for _ in range(11):
         client.create_model_version(model_name, str(sklearn_model_dir))
     found = client.search_model_versions(f"name = '{model_name}' AND version_number > 9")
-    assert sorted(mv.version for mv in found) == ["10", "11"]
+    assert sorted(mv.version for mv in found) == [10, 11]
     ordered = client.search_model_versions(f"name = '{model_name}'", order_by=["version_number ASC"])
-    assert [mv.version for mv in ordered][-3:] == ["9", "10", "11"]
-    assert all(isinstance(mv.version, str) for mv in ordered)
+    assert [mv.version for mv in ordered][-3:] == [9, 10, 11]
+    assert all(type(mv.version) is int for mv in ordered)  # as MLflow's SQL registry, in process

@@ -29,7 +29,7 @@ def uploaded(workspace, client, model_name, sklearn_model_dir, tmp_path):
     (folder / "nonce.txt").write_text(uuid.uuid4().hex)  # a content address of this test's own
     client.create_registered_model(model_name)
     mv = client.create_model_version(model_name, str(folder))
-    stored = workspace.state.get_version("local-ws", model_name, mv.version)["properties"]
+    stored = workspace.state.get_version("local-ws", model_name, str(mv.version))["properties"]
     prefix = stored["modelUri"].split("/paths/", 1)[1]
     datastore = workspace.datastore("local-ws")
     container = workspace.blob_service(datastore["accountName"]).get_container_client(datastore["containerName"])

@@ -248,7 +248,7 @@ def test_no_secret_in_logs_errors_reprs_or_metadata(
         forbidden = mlflow.MlflowClient(registry_uri=workspace.registry_uri(workspace.forbidden_workspace))
         seen.fails("forbidden workspace", lambda: forbidden.get_registered_model(model_name))
         seen.fails("missing artifact", lambda: repo.download_artifacts("no-such-file", str(tmp_path)))
-        prefix = workspace.state.get_version("local-ws", model_name, mv.version)["properties"]["modelUri"]
+        prefix = workspace.state.get_version("local-ws", model_name, str(mv.version))["properties"]["modelUri"]
         _blob_container(workspace).upload_blob(
             f"{prefix.split('/paths/', 1)[1]}/nonce.txt", b"tampered", overwrite=True
         )

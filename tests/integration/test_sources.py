@@ -25,7 +25,7 @@ def _put_folder(workspace, folder: Path, prefix: str, ws="local-ws"):
 
 
 def _stored(workspace, name, version, ws="local-ws"):
-    return workspace.state.get_version(ws, name, version)["properties"]
+    return workspace.state.get_version(ws, name, str(version))["properties"]
 
 
 def test_datastore_path_is_referenced_in_place(workspace, client, model_name, sklearn_model_dir, iris):

@@ -175,7 +175,8 @@ def model_folder(tmp_path) -> Path:
 
 
 def _manifest_digest(workspace, name, version):
-    return workspace.state.get_version("local-ws", name, version)["properties"]["properties"]["mlflow.manifestSha256"]
+    stored = workspace.state.get_version("local-ws", name, str(version))["properties"]
+    return stored["properties"]["mlflow.manifestSha256"]
 
 
 

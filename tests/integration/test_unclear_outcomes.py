@@ -63,7 +63,7 @@ def test_a_delete_done_but_answered_with_500_is_a_delete(workspace, client, vers
     intercept(before=before)
     client.delete_model_version(versions, "2")  # no error: the version is gone, as asked
     workspace.set_interceptor(None)
-    assert sorted(v.version for v in client.search_model_versions(f"name = '{versions}'")) == ["1", "3"]
+    assert sorted(v.version for v in client.search_model_versions(f"name = '{versions}'")) == [1, 3]
 
 
 def test_a_tag_stored_but_answered_with_429_is_stored(workspace, client, versions, intercept):
@@ -137,4 +137,4 @@ def test_a_registration_whose_model_stamp_fails_is_still_one_version(workspace, 
     intercept(before=lambda r: _busy(503) if _is(r, "PUT", f"/models/{model_name}") else None)
     mv = client.create_model_version(model_name, str(sklearn_model_dir))
     workspace.set_interceptor(None)
-    assert [v.version for v in client.search_model_versions(f"name = '{model_name}'")] == [mv.version] == ["1"]
+    assert [v.version for v in client.search_model_versions(f"name = '{model_name}'")] == [mv.version] == [1]

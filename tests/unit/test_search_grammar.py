@@ -8,6 +8,7 @@ from typing import Any, Optional
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.utils.search_utils import SearchModelUtils
 
@@ -167,18 +168,19 @@ def test_like_and_ilike_agree_with_sqlite(value, pattern):
     assert search.Clause("attribute", "name", "ILIKE", pattern).test(value) == bool(ilike)
 
 
-def test_version_number_compares_as_integer_and_versions_stay_strings():
+def test_version_number_compares_as_integer_and_versions_are_integers():
+    """As MLflow's SQL registry hands them over in process: ``int`` versions."""
     fake = FakeRegistry()
     fake.add("m", versions=[_version(n, created=n) for n in (1, 2, 9, 10, 11)])
     found = _mv(fake, "name = 'm' AND version_number > 9", order_by=["version_number ASC"])
-    assert [mv.version for mv in found] == ["10", "11"]
-    assert [mv.version for mv in _mv(fake, "version_number >= '10'")] == ["11", "10"]
+    assert [mv.version for mv in found] == [10, 11]
+    assert [mv.version for mv in _mv(fake, "version_number >= '10'")] == [11, 10]
 
 
 def test_non_integer_versions_are_skipped():
     fake = FakeRegistry()
     fake.add("m", versions=[_version(1), _version("cli-made")])
-    assert [mv.version for mv in _mv(fake, "name = 'm'")] == ["1"]
+    assert [mv.version for mv in _mv(fake, "name = 'm'")] == [1]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -278,7 +280,7 @@ def test_orders_and_tie_breakers():
     assert [m.name for m in _rm(fake, order_by=["timestamp ASC", "name DESC"])] == ["b", "a", "c"]
     fake.add("m", versions=[_version(1, created=5), _version(2, created=3), _version(3, created=5)])
     # MLflow's default: last_updated_timestamp DESC, name ASC, version_number DESC
-    assert [mv.version for mv in _mv(fake, "name = 'm'")] == ["3", "1", "2"]
+    assert [mv.version for mv in _mv(fake, "name = 'm'")] == [3, 1, 2]
     assert _code(lambda: _mv(fake, order_by=["run_id"]))[0] == "INVALID_PARAMETER_VALUE"
     assert _code(lambda: _mv(fake, order_by=["version_number", "version_number DESC"]))[0] == "INVALID_PARAMETER_VALUE"
 
@@ -332,13 +334,53 @@ def test_a_token_belongs_to_its_search():
     for name in "abc":
         fake.add(name)
     token = _rm(fake, max_results=1).token
-    assert isinstance(token, str)
+    assert isinstance(token, bytes)  # as MLflow's SQL store's (SearchUtils.create_page_token)
     code, message = _code(lambda: _rm(fake, "name LIKE '%'", max_results=1, page_token=token))
     assert code == "INVALID_PARAMETER_VALUE" and "another search" in message
     other = _code(lambda: _rm(fake, max_results=1, page_token=token, scope="fake://other"))
     assert other[0] == "INVALID_PARAMETER_VALUE"
     assert _code(lambda: _mv(fake, max_results=1, page_token=token))[0] == "INVALID_PARAMETER_VALUE"
 
+
+
+@settings(max_examples=60, deadline=None)
+@given(models=st.integers(0, 9), versions=st.integers(1, 4), page=st.integers(0, 5),
+       kinds=st.lists(st.sampled_from([bytes, str]), min_size=6, max_size=6), snapshot=st.booleans())
+def test_tokens_are_bytes_and_either_form_pages_alike(models, versions, page, kinds, snapshot):
+    """In process, every token is ``bytes`` (MLflow's SQL store's type); passed back as ``bytes`` (in process) or
+    as text (``mlflow server`` hands the store a ``str``), in any mix, pages walk every row once, in order."""
+    fake = FakeRegistry()
+    for i in range(models):
+        fake.add(f"m{i}", created=i, versions=[_version(n, created=n) for n in range(1, versions + 1)])
+    for search_fn, size, expected in (
+        (_rm, page, [f"m{i}" for i in range(models)]),
+        (_mv, page + 1, sorted(((f"m{i}", n) for i in range(models) for n in range(1, versions + 1)),
+                               key=lambda row: (-row[1], row[0]))),
+    ):
+        search.snapshots.clear()
+        seen, token, kind = [], None, iter(kinds * 40)
+        while True:
+            result = search_fn(fake, max_results=size, page_token=token)
+            assert result.token is None or type(result.token) is bytes
+            seen += [(e.name, e.version) if isinstance(e, ModelVersion) else e.name for e in result]
+            if not result.token or size == 0:
+                break
+            token = result.token if next(kind) is bytes else result.token.decode("ascii")
+            if not snapshot:
+                search.snapshots.clear()  # keyset paging, in a process without the snapshot
+        assert seen == ([] if size == 0 else expected)
+        assert all(type(v) is int for e in seen if isinstance(e, tuple) for v in e[1:])
+
+
+@pytest.mark.parametrize("given_kind", [bytes, str])
+def test_max_results_zero_answers_a_bytes_token_whatever_it_was_given(given_kind):
+    fake = FakeRegistry()
+    for name in "abc":
+        fake.add(name)
+    first = _rm(fake, max_results=1).token
+    given_token = first if given_kind is bytes else first.decode("ascii")
+    again = _rm(fake, max_results=0, page_token=given_token).token
+    assert type(again) is bytes and again == first  # the same place, as MLflow's create_page_token(offset)
 
 def test_later_pages_come_from_the_snapshot_without_requests():
     fake = FakeRegistry()
@@ -405,7 +447,7 @@ def test_version_search_lists_only_models_that_can_match():
 def test_version_number_pins_become_gets():
     fake = FakeRegistry()
     fake.add("m", versions=[_version(1), _version(2)])
-    assert [mv.version for mv in _mv(fake, "name = 'm' AND version_number = 2")] == ["2"]
+    assert [mv.version for mv in _mv(fake, "name = 'm' AND version_number = 2")] == [2]
     assert fake.calls == [("get_container", "m"), ("get_version", "m", "2")]
 
 
@@ -434,7 +476,7 @@ def test_server_filters_only_narrow():
     fake = FakeRegistry()
     fake.add("m", versions=[_version(1, tags={"k": "v"}, run_id="r1"), _version(2, tags={"k": "V"}, run_id="r2")])
     # the fake ignores server filters, like a service that filters approximately: results stay exact
-    assert [mv.version for mv in _mv(fake, "tags.k = 'v' AND run_id = 'r1'")] == ["1"]
+    assert [mv.version for mv in _mv(fake, "tags.k = 'v' AND run_id = 'r1'")] == [1]
     assert fake.calls[-1] == ("list_versions", "m", "k=v", "mlflow.runId=r1")
 
 

@@ -1,6 +1,8 @@
 """Every row of the stage mapping table in design.md, and the entity mapping."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mlflow.exceptions import MlflowException
 
 from mlflow_azureml_registry import mapping, stages
@@ -100,7 +102,7 @@ def test_alias_tags_are_hidden_from_model_tags():
     container = _container({"team": "a", "mlflow.alias.champion": "3", "mlflow.alias.prod": "3"})
     model = mapping.registered_model(container)
     assert model.tags == {"team": "a"}
-    assert model.aliases == {"champion": "3", "prod": "3"}
+    assert model.aliases == {"champion": 3, "prod": 3}  # int versions, as MLflow's SQL registry
     assert mapping.aliases_for_version(container, "3") == ["champion", "prod"]
     assert mapping.aliases_for_version(container, "4") == []
 
@@ -140,7 +142,7 @@ def test_model_version_entity_from_azure_resource():
     mv = mapping.model_version(resource, "m", ["champion"])
     assert (mv.name, mv.version, mv.current_stage, mv.source, mv.run_id) == (
         "m",
-        "7",
+        7,
         "Production",
         "runs:/r1/model",
         "r1",
@@ -148,3 +150,25 @@ def test_model_version_entity_from_azure_resource():
     assert mv.tags == {"k": "v"} and mv.aliases == ["champion"] and mv.user_id == "alice"
     assert mv.last_updated_timestamp > mv.creation_timestamp
     assert mv.status == "READY"
+
+
+@settings(max_examples=100, deadline=None)
+@given(number=st.integers(1, 10**9), aliases=st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
+                                                             st.integers(1, 10**9), max_size=4))
+def test_versions_and_alias_targets_are_ints_as_mlflows_sql_registry_answers(number, aliases):
+    """Any integer version name: ``ModelVersion.version`` and every ``RegisteredModel.aliases`` value are ``int``
+    (MLflow's SQL registry: an integer column), and a version's aliases are found by ``int`` or ``str`` alike."""
+    container = _container({mapping.alias_tag(a): str(v) for a, v in aliases.items()})
+    model = mapping.registered_model(container)
+    assert model.aliases == aliases and all(type(v) is int for v in model.aliases.values())
+    mv = mapping.model_version({"name": str(number), "systemData": {"createdAt": "2026-01-01T00:00:00Z"}}, "m")
+    assert type(mv.version) is int and mv.version == number and mv.aliases == []
+    assert mv.to_proto().version == str(number)  # what mlflow server sends: text
+    assert mapping.aliases_for_version(container, number) == mapping.aliases_for_version(container, str(number))
+
+
+@given(name=st.text(min_size=1, max_size=8).filter(lambda t: not (t.isascii() and t.isdigit())))
+def test_a_version_name_that_is_not_an_integer_stays_text(name):
+    """Versions made elsewhere (CLI, SDK) may have any name: it is kept as text, never a crash."""
+    mv = mapping.model_version({"name": name, "properties": {}}, "m")
+    assert mv.version == name and type(mv.version) is str
