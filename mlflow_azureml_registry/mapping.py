@@ -212,11 +212,10 @@ def registered_model(
 
 
 def version_number(resource: Json) -> Optional[int]:
-    """The version as an integer; None for versions made elsewhere with non-integer names."""
-    try:
-        return int(str(resource.get("name")))
-    except ValueError:
-        return None
+    """The version as an integer; None for versions made elsewhere whose names are not integers in canonical form
+    (``v2``, and ``01``: MLflow reads "01" as version 1, so listing it would offer a version no lookup reaches)."""
+    number = mlflow_version(resource.get("name"))
+    return number if isinstance(number, int) else None
 
 
 def model_version(resource: Json, model_name: str, aliases: Optional[list[str]] = None) -> ModelVersion:

@@ -203,7 +203,7 @@ class PageToken:
         """The token of :meth:`encode`, as ``bytes`` (in process) or ``str`` (through ``mlflow server``); None for
         no token. A malformed token, or one of another search (filter, order_by, registry), is
         ``INVALID_PARAMETER_VALUE``: its keyset or snapshot would skip or repeat rows of this one."""
-        if page_token is None or page_token == "":
+        if page_token is None or page_token in ("", b""):  # MLflow's SQL store: the first page
             return None
         try:
             if isinstance(page_token, bytes):

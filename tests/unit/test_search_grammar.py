@@ -482,3 +482,12 @@ def test_server_filters_only_narrow():
 
 def test_module_documents_costs():
     assert re.search(r"container pages\) \+ \(version pages", search.__doc__)
+
+
+@pytest.mark.parametrize("empty", ["", b""])
+def test_an_empty_page_token_of_either_type_is_the_first_page(empty):
+    """MLflow's SQL store reads an empty token, text or bytes, as the first page (its in-process tokens are bytes)."""
+    fake = FakeRegistry()
+    for name in ("a", "b", "c"):
+        fake.add(name)
+    assert [m.name for m in _rm(fake, max_results=2, page_token=empty)] == ["a", "b"]

@@ -172,3 +172,12 @@ def test_a_version_name_that_is_not_an_integer_stays_text(name):
     """Versions made elsewhere (CLI, SDK) may have any name: it is kept as text, never a crash."""
     mv = mapping.model_version({"name": name, "properties": {}}, "m")
     assert mv.version == name and type(mv.version) is str
+
+
+@given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=1, max_value=3))
+def test_only_canonical_integer_version_names_are_listed_as_numbers(number, zeros):
+    """A version made elsewhere named "01" is not MLflow's version 1 (MLflow reads "01" as 1, so listing it would
+    offer a version no lookup reaches): like "v2", it is not a number; "12" is 12, "0" is 0."""
+    assert mapping.version_number({"name": str(number)}) == number
+    assert mapping.version_number({"name": "0" * zeros + str(number)}) is None
+    assert mapping.version_number({"name": f"v{number}"}) is None
