@@ -22,6 +22,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from tests import processes
 from tests.servers import MlflowServer
 
 pytestmark = pytest.mark.emulator_only(
@@ -66,8 +67,9 @@ def _run(workspace, script: str, tmp_path: Path, **extra: str) -> subprocess.Com
     Checks it exits 0 with no traceback and no :data:`RUNS_URI_WARNING` on stderr, and cleans up its ``TMPDIR``.
     """
     command = [sys.executable, str(EXAMPLES / script)]
-    with subprocess.Popen(command, env=_env(workspace, tmp_path, **extra), cwd=tmp_path, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as process:
+    # Its own process group: once it is done (or killed), nothing it started is left running.
+    with processes.group(command, env=_env(workspace, tmp_path, **extra), cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True) as process:
         try:
             stdout, stderr = process.communicate(timeout=600)
         except subprocess.TimeoutExpired:

@@ -15,6 +15,8 @@ import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
+from tests import processes
+
 from ..conftest import files_of
 
 
@@ -241,8 +243,8 @@ def test_load_in_fresh_process_with_only_printed_environment(
     """)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **workspace.env,
            "IDENTITY_ENDPOINT": "http://127.0.0.1:9/token", "IDENTITY_HEADER": "x"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         timeout=240)
+    out = processes.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                        timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     expected = [int(x) for x in mlflow.pyfunc.load_model(str(sklearn_model_dir)).predict(iris.head(4))]
     predictions, listing = out.stdout.strip().splitlines()[-2:]

@@ -14,6 +14,7 @@ import pytest
 from mlflow.entities.model_registry import ModelVersionTag
 from mlflow.exceptions import MlflowException
 
+from tests import processes
 from tests.conftest import files_of
 
 
@@ -118,7 +119,7 @@ def _load_in_fresh_process(registry_uri: str, model_uri: str, env: dict) -> str:
         print(type(model).__name__)
         """
     )
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    done = processes.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -300,7 +301,7 @@ def test_models_uris_of_every_form_load_in_a_fresh_process_from_the_registry_uri
     )
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["MLFLOW_REGISTRY_URI"] = workspace.azureml_registry_uri()
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    done = processes.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [line.split()[-1] for line in done.stdout.splitlines()] == ["PyFuncModel"] * 4
 

@@ -10,10 +10,11 @@ of a process can race.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
+
+from tests import processes
 
 SCRIPT = """
 import json, threading
@@ -36,7 +37,7 @@ print(json.dumps(errors))
 
 @pytest.mark.parametrize("run", range(3))
 def test_eight_threads_first_registry_call_at_once(run):
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, check=True)
+    out = processes.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
@@ -49,5 +50,5 @@ def test_mlflows_builder_is_wrapped_once_and_still_mlflows():
         "print(f.__wrapped_by_azureml_registry__, f.__wrapped__.__module__, f() is f(), "
         "'azureml-registry' in f()._registry)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = processes.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["True", "mlflow.tracking._model_registry.utils", "True", "True"]

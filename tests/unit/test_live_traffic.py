@@ -8,7 +8,6 @@ import importlib.util
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests import processes
 from tests.live import mode, traffic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,8 +211,8 @@ def test_the_comparer_refuses_an_empty_or_malformed_recording(tmp_path, capsys):
 
 
 def test_the_comparers_help_names_its_argument_and_exit_codes():
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "compare_fidelity.py"), "--help"],
-                          capture_output=True, text=True, timeout=60)
+    done = processes.run([sys.executable, str(REPO / "scripts" / "compare_fidelity.py"), "--help"],
+                         capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "``" not in done.stdout
     assert "RECORDING            JSON lines written by `pytest --record-traffic" in done.stdout
@@ -233,8 +233,8 @@ def test_every_test_live_mode_names_exists():
 
 
 def _pytest(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = processes.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", *args], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -275,8 +275,8 @@ def test_in_live_mode_an_unreachable_target_stops_the_session_once(tmp_path):
            "MLFLOW_AZUREML_RETRY_TOTAL": "0"}
     first = ("tests/integration/test_first_path.py::test_register_local_folder_load_and_predict",
              "tests/integration/test_first_path.py::test_version_exists_only_after_its_files")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *first], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = processes.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *first], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=300)
     out = done.stdout + done.stderr
     assert done.returncode == 2, out  # pytest's "interrupted"
     assert out.count("live mode: MLFLOW_AZUREML_LIVE_REGISTRY_URI=") == 1, out

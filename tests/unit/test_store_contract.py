@@ -1,7 +1,6 @@
 """The store overrides every AbstractStore method, and refuses what Azure ML cannot do before any I/O."""
 
 import inspect
-import subprocess
 import sys
 
 import pytest
@@ -11,6 +10,7 @@ from mlflow.store.model_registry.abstract_store import AbstractStore
 from mlflow_azureml_registry import prompts, session
 from mlflow_azureml_registry.artifacts import AzureMLArtifactRepository
 from mlflow_azureml_registry.store import AzureMLRegistryStore
+from tests import processes
 
 URI = "azureml-registry://subscriptions/0000/resourceGroups/rg/workspaces/ws"
 
@@ -140,5 +140,5 @@ def test_import_mlflow_loads_no_azure_module_and_only_the_entry_point_module():
         "from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository\n"
         "print(sorted(m for m in sys.modules if m.startswith(('azure', 'mlflow_azureml_registry'))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = processes.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.strip() == "['mlflow_azureml_registry', 'mlflow_azureml_registry.entrypoints']"
