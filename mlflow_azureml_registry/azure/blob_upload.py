@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, HttpResponseError
 
 from .blob_common import BLOCK_SIZE, UPLOAD_BLOCK_SIZE, Progress, run_parallel, storage_error
 from .errors import IntegrityError
@@ -140,9 +140,27 @@ def _upload_blocks(
         sha256 = _checked_sha256(item, None, sent, digest.hexdigest())
     try:
         blob.commit_block_list(block_ids)
+    except HttpResponseError as exc:
+        if exc.error_code != "InvalidBlockList" or not _landed_meanwhile(blob, item.size):
+            raise storage_error(exc, f"upload of {item.blob_name!r}") from None
     except AzureError as exc:
         raise storage_error(exc, f"upload of {item.blob_name!r}") from None
     return sha256
+
+
+def _landed_meanwhile(blob: Any, size: int) -> bool:
+    """After ``InvalidBlockList``: did another upload of the same files commit this blob while ours staged?
+
+    Committing a block list discards every uncommitted block of the blob (Azure Storage, *Put Block List*:
+    uncommitted blocks are garbage-collected when the blob is committed), so two uploads of one folder at once
+    (two registrations of the same files) make the later commit fail. The blob's name is content-addressed
+    (``LocalUpload/<content hash>/...``) and a writer commits only bytes it has checked against its hashing read,
+    so a blob of the expected size there holds these very bytes; each download checks them against the manifest.
+    """
+    try:
+        return int(blob.get_blob_properties().size) == size
+    except AzureError:
+        return False
 
 
 def _checked_sha256(item: UploadItem, data: Optional[bytes], length: int, sha256: Optional[str] = None) -> str:

@@ -6,6 +6,7 @@ with a blob lease (mlflow_azureml_registry/azure/leases.py) and verify every ver
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from tests import processes
 
 PROCESSES = 8
 CALLS = 25
@@ -55,25 +58,26 @@ def test_processes_registering_one_model_get_distinct_versions(workspace, client
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/tracking.db",
     }
     client.create_registered_model(model_name)  # so the workers' first calls do not race on the sqlite schema
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, model_name, str(folder), str(p), str(CALLS)],
-            env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/tracking-{p}.db"},
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for p in range(PROCESSES)
-    ]
     reported: dict[int, tuple[str, str]] = {}
-    for p, worker in enumerate(workers):
-        out, err = worker.communicate(timeout=600)
-        assert worker.returncode == 0, "\n".join(line for line in err.splitlines() if "Warning" not in line)[-3000:]
-        for version, proc, i in json.loads(out.strip().splitlines()[-1]):
-            assert (proc, i) == (str(p), i)
-            assert version not in reported, f"version {version} was returned to two registrations"
-            reported[version] = (proc, i)
+    with contextlib.ExitStack() as stack:  # each worker in its own process group, killed with it when done
+        workers = [
+            stack.enter_context(processes.group(
+                [sys.executable, "-c", WORKER, model_name, str(folder), str(p), str(CALLS)],
+                env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/tracking-{p}.db"},
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ))
+            for p in range(PROCESSES)
+        ]
+        for p, worker in enumerate(workers):
+            out, err = worker.communicate(timeout=600)
+            assert worker.returncode == 0, "\n".join(line for line in err.splitlines() if "Warning" not in line)[-3000:]
+            for version, proc, i in json.loads(out.strip().splitlines()[-1]):
+                assert (proc, i) == (str(p), i)
+                assert version not in reported, f"version {version} was returned to two registrations"
+                reported[version] = (proc, i)
     assert len(reported) == PROCESSES * CALLS
 
     stored = {mv.version: mv for mv in client.search_model_versions(f"name = '{model_name}'")}
@@ -131,3 +135,35 @@ def test_a_lease_held_by_a_crashed_client_delays_but_does_not_block(workspace, c
     BlobLeaseClient(blob).acquire(lease_duration=15)  # the shortest lease Azure Storage grants
     client.set_registered_model_tag(model_name, "after", "crash")
     assert client.get_registered_model(model_name).tags == {"after": "crash"}
+
+
+def test_one_large_folder_registered_twice_at_once(workspace, client, model_name, tmp_path):
+    """Two registrations of the same files at the same moment upload the same content-addressed blobs: the first
+    block list committed discards the other's staged blocks. Both registrations must succeed (MLflow's SQL
+    registry takes both), and each version downloads and verifies. A fresh folder per round: no upload reused."""
+    import mlflow
+
+    from mlflow_azureml_registry.azure.blob_common import UPLOAD_BLOCK_SIZE
+
+    for round_ in range(3):
+        folder = tmp_path / f"round{round_}" / "model"
+        folder.mkdir(parents=True)
+        (folder / "weights.bin").write_bytes(os.urandom(2 * UPLOAD_BLOCK_SIZE + 123))  # staged in 3 blocks
+        (folder / "MLmodel").write_text("flavors: {}\n")
+        start = threading.Barrier(2)
+
+        def register(who: int, folder=folder, start=start, first=round_ == 0) -> int:
+            name = f"{model_name}-{who}"
+            if first:
+                client.create_registered_model(name)
+            start.wait()
+            return client.create_model_version(name, str(folder)).version
+
+        with ThreadPoolExecutor(2) as pool:
+            versions = list(pool.map(register, range(2)))
+        assert versions == [round_ + 1, round_ + 1]
+        for who in range(2):
+            out = tmp_path / f"out{round_}-{who}"
+            local = mlflow.artifacts.download_artifacts(
+                f"models:/{model_name}-{who}/{round_ + 1}", dst_path=str(out))
+            assert (Path(local) / "weights.bin").read_bytes() == (folder / "weights.bin").read_bytes()

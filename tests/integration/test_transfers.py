@@ -130,6 +130,45 @@ def test_a_large_file_checked_by_crc32_reports_the_sha256_it_was_given(blobs, co
     assert container.download_blob(f"{prefix}/big.bin").readall() == data
 
 
+class _Overtaken(_Recorder):
+    """Once the first block is staged, another upload of the same file commits the same blob (two registrations of
+    one folder at once): committing discards our staged blocks, so our commit meets InvalidBlockList."""
+
+    def __init__(self, other: BlobFolder, item: UploadItem) -> None:
+        super().__init__()
+        self.other, self.item, self.done = other, item, False
+
+    @contextmanager
+    def large_file(self, name: str, size: int):
+        def advance(count: int) -> None:
+            if not self.done:
+                self.done = True
+                self.other.upload_files([self.item])
+
+        yield advance
+
+
+@pytest.mark.parametrize("size", ["same", "other"])
+def test_an_upload_overtaken_by_another_of_the_same_file(blobs, container, prefix, big, size):
+    """Content-addressed blobs: when another upload of the same bytes commits first, ours is done (the blob holds
+    these bytes); a blob of another size there is still an error (never taken for ours)."""
+    data = big.read_bytes()
+    name = f"{prefix}/big.bin"
+    theirs = UploadItem(big, name, len(data), _sha(data), None, zlib.crc32(data))
+    if size == "other":
+        shorter = big.with_name("shorter.bin")
+        shorter.write_bytes(data[: len(data) // 2])
+        theirs = UploadItem(shorter, name, len(data) // 2)
+    ours = UploadItem(big, name, len(data), _sha(data), None, zlib.crc32(data))
+    if size == "same":
+        assert blobs.upload_files([ours], progress=_Overtaken(BlobFolder(container, concurrency=1), theirs)) == {
+            name: _sha(data)}
+        assert container.download_blob(name).readall() == data
+    else:
+        with pytest.raises(AzureMLError, match="InvalidBlockList|block list"):
+            blobs.upload_files([ours], progress=_Overtaken(BlobFolder(container, concurrency=1), theirs))
+
+
 def test_a_ranged_download_that_does_not_match_is_deleted(blobs, prefix, big, tmp_path):
     digests = blobs.upload_files([UploadItem(big, f"{prefix}/big.bin", big.stat().st_size)])
     dest = tmp_path / "out" / "big.bin"
